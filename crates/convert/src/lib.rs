@@ -1,1 +1,73 @@
-//! placeholder
+//! Conversion of trained continuous-time networks into spiking networks, and the checks that
+//! the two do the same job.
+//!
+//! The crate sits between `rnn-core` (the continuous units) and `iaf-sim` (the spiking
+//! neurons). It measures population f-I curves by simulation, computes the Siegert rate as a
+//! cross-check, fits the spiking curve to the logistic (method a) or tabulates it as an
+//! activation function to train with (method b), maps every unit onto a population of
+//! integrate-and-fire neurons, runs spiking trials with the continuous net's inputs, and
+//! scores the agreement.
+//!
+//! It does not train networks (that is `rnn-core`) and it knows no task: callers pass the
+//! inputs and decide what counts as success.
+//!
+//! ```
+//! use convert::siegert::{siegert_rate_hz, SiegertParams};
+//! let neuron = SiegertParams { tau_m_ms: 10.0, t_ref_ms: 8.0, v_threshold: 1.0, v_reset: 0.0, sigma_v: 0.5 };
+//! let rate_hz = siegert_rate_hz(&neuron, 1.2).unwrap();
+//! assert!((rate_hz - 47.25).abs() < 0.01);
+//! ```
+
+pub mod activation;
+pub mod fi;
+pub mod fit;
+pub mod metrics;
+pub mod network;
+pub mod optimize;
+pub mod seeds;
+pub mod siegert;
+pub mod trials;
+
+pub use activation::{tabulate_activation, ActivationTable, TableConfig};
+pub use fi::{measure_fi_curve, FiConfig};
+pub use fit::{fit_logistic, FitConfig, FitResult};
+pub use metrics::{pearson_r, unit_agreement, UnitAgreement};
+pub use network::{convert, ConnectivityRule, ConversionParams, Converted, InputMode};
+pub use trials::{run_trial, run_trials, SpikingTrial};
+
+/// Errors of the conversion crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is outside its valid range.
+    #[error("invalid {name} = {value}: expected {expected}")]
+    InvalidParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// Offending value.
+        value: f64,
+        /// The valid range or form.
+        expected: &'static str,
+    },
+    /// Arrays or networks do not fit together.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// The spiking simulator rejected the network.
+    #[error("spiking simulator: {0}")]
+    Simulator(#[from] iaf_sim::Error),
+    /// The continuous network rejected its input.
+    #[error("continuous network: {0}")]
+    Network(#[from] rnn_core::Error),
+}
+
+pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<(), Error> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            expected: "a finite value > 0",
+        })
+    }
+}

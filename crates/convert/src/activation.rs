@@ -1,0 +1,229 @@
+//! Activation functions tabulated from the spiking neurons' f-I curve (method b).
+//!
+//! `Phi(x) = F(g x + mu_0) / f_max`, where `F` is the population rate measured by simulation at
+//! the simulation time step and averaged over seeds. Above the simulated range the table
+//! continues with the Siegert rate, scaled to meet the simulated curve, out to
+//! `siegert_extension_to`; beyond that `rnn-core` approaches the refractory limit
+//! `1 / (t_ref f_max)` exponentially. `Phi` is not clipped at 1, because training and
+//! conversion must share one normalisation.
+
+use iaf_sim::NeuronParams;
+use rnn_core::TabulatedActivation;
+use serde::{Deserialize, Serialize};
+
+use crate::fi::{measure_fi_curve, FiConfig};
+use crate::seeds::stream_seed;
+use crate::siegert::{siegert_rate_hz, SiegertParams};
+use crate::{check_positive, Error};
+
+/// Grid and measurement of a tabulated activation.
+///
+/// | name | default | meaning |
+/// |---|---|---|
+/// | `x_min`, `x_max`, `x_step` | -8, 8, 0.05 | simulated grid of unit inputs `x` |
+/// | `siegert_extension_to` | 40 | the table continues with the scaled Siegert rate up to here |
+/// | `n_seeds` | 2 | independent measurements averaged |
+/// | `fi` | 100 neurons, 1 s | measurement of each point |
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableConfig {
+    /// Lowest simulated input.
+    pub x_min: f64,
+    /// Highest simulated input.
+    pub x_max: f64,
+    /// Grid spacing.
+    pub x_step: f64,
+    /// Upper end of the Siegert continuation.
+    pub siegert_extension_to: f64,
+    /// Independent measurements averaged per point.
+    pub n_seeds: usize,
+    /// Measurement of each point.
+    pub fi: FiConfig,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            x_min: -8.0,
+            x_max: 8.0,
+            x_step: 0.05,
+            siegert_extension_to: 40.0,
+            n_seeds: 2,
+            fi: FiConfig {
+                n_neurons: 100,
+                duration_ms: 1000.0,
+                ..FiConfig::default()
+            },
+        }
+    }
+}
+
+/// A tabulated activation with the measurements behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivationTable {
+    /// Gain from unit input to drive.
+    pub g: f64,
+    /// Drive at unit input 0.
+    pub mu_0: f64,
+    /// Rate that stands for activity 1 (Hz).
+    pub f_max_hz: f64,
+    /// Simulated inputs `x`.
+    pub x: Vec<f64>,
+    /// Mean measured `F(g x + mu_0) / f_max` at each `x`.
+    pub phi_measured: Vec<f64>,
+    /// Siegert `F(g x + mu_0) / f_max` at each `x`, the cross-check.
+    pub phi_siegert: Vec<f64>,
+    /// The activation function: the measured curve made non-decreasing, with its continuation.
+    pub activation: TabulatedActivation,
+}
+
+/// Siegert parameters of a neuron.
+pub fn siegert_params(neuron: &NeuronParams) -> SiegertParams {
+    SiegertParams {
+        tau_m_ms: neuron.tau_m_ms,
+        t_ref_ms: neuron.t_ref_ms,
+        v_threshold: neuron.v_threshold,
+        v_reset: neuron.v_reset,
+        sigma_v: neuron.sigma_v,
+    }
+}
+
+/// Replaces `values` by the closest non-decreasing sequence in least squares (pool adjacent
+/// violators), which removes sampling wiggles without moving a monotone curve.
+pub fn make_nondecreasing(values: &[f64]) -> Vec<f64> {
+    // Blocks of pooled values: (mean, count).
+    let mut blocks: Vec<(f64, usize)> = Vec::with_capacity(values.len());
+    for &v in values {
+        blocks.push((v, 1));
+        while blocks.len() > 1 && blocks[blocks.len() - 2].0 > blocks[blocks.len() - 1].0 {
+            let (mean_b, count_b) = blocks.pop().expect("two blocks");
+            let (mean_a, count_a) = blocks.pop().expect("two blocks");
+            let count = count_a + count_b;
+            let mean = (mean_a * count_a as f64 + mean_b * count_b as f64) / count as f64;
+            blocks.push((mean, count));
+        }
+    }
+    blocks
+        .into_iter()
+        .flat_map(|(mean, count)| std::iter::repeat_n(mean, count))
+        .collect()
+}
+
+/// Measures `Phi(x) = F(g x + mu_0) / f_max` on the grid of `config` and builds the tabulated
+/// activation function.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a non-positive gain, rate or grid step, or an empty grid;
+/// [`Error::Simulator`] when the neuron parameters are invalid.
+pub fn tabulate_activation(
+    neuron: &NeuronParams,
+    g: f64,
+    mu_0: f64,
+    f_max_hz: f64,
+    config: &TableConfig,
+    seed: u64,
+) -> Result<ActivationTable, Error> {
+    check_positive("g", g)?;
+    check_positive("f_max_hz", f_max_hz)?;
+    check_positive("x_step", config.x_step)?;
+    if !mu_0.is_finite() {
+        return Err(Error::InvalidParameter {
+            name: "mu_0",
+            value: mu_0,
+            expected: "a finite drive",
+        });
+    }
+    let ordered =
+        config.x_max.is_finite() && config.x_min.is_finite() && config.x_max > config.x_min;
+    if !ordered {
+        return Err(Error::InvalidParameter {
+            name: "x_max",
+            value: config.x_max,
+            expected: "a finite value above x_min",
+        });
+    }
+    if config.n_seeds == 0 {
+        return Err(Error::InvalidParameter {
+            name: "n_seeds",
+            value: 0.0,
+            expected: "at least 1 measurement per point",
+        });
+    }
+    let n_points = ((config.x_max - config.x_min) / config.x_step).round() as usize + 1;
+    let x: Vec<f64> = (0..n_points)
+        .map(|k| config.x_min + k as f64 * config.x_step)
+        .collect();
+    let drives: Vec<f64> = x.iter().map(|xi| g * xi + mu_0).collect();
+
+    // Simulated curve, averaged over independent seeds.
+    let mut phi_measured = vec![0.0; n_points];
+    for seed_idx in 0..config.n_seeds {
+        let rates = measure_fi_curve(
+            neuron,
+            &drives,
+            &config.fi,
+            stream_seed(seed, seed_idx as u64),
+        )?;
+        for (phi, rate) in phi_measured.iter_mut().zip(rates) {
+            *phi += rate / (f_max_hz * config.n_seeds as f64);
+        }
+    }
+
+    // Siegert cross-check on the same grid.
+    let siegert = siegert_params(neuron);
+    let phi_siegert = drives
+        .iter()
+        .map(|&mu| Ok(siegert_rate_hz(&siegert, mu)? / f_max_hz))
+        .collect::<Result<Vec<f64>, Error>>()?;
+
+    // Continue above the grid with the Siegert curve scaled to meet the simulated one over the
+    // last unit of x.
+    let tail_points = ((1.0 / config.x_step).round() as usize).clamp(1, n_points);
+    let measured_tail: f64 = phi_measured[n_points - tail_points..].iter().sum();
+    let siegert_tail: f64 = phi_siegert[n_points - tail_points..].iter().sum();
+    let scale = if siegert_tail > 0.0 {
+        measured_tail / siegert_tail
+    } else {
+        1.0
+    };
+    let mut values = phi_measured.clone();
+    let mut x_next = config.x_max + config.x_step;
+    while x_next <= config.siegert_extension_to + 1e-9 {
+        values.push(scale * siegert_rate_hz(&siegert, g * x_next + mu_0)? / f_max_hz);
+        x_next += config.x_step;
+    }
+    let values = make_nondecreasing(&values);
+
+    let refractory_limit = 1.0 / (neuron.t_ref_ms * 1e-3 * f_max_hz);
+    let upper_limit = refractory_limit.max(*values.last().expect("non-empty table"));
+    let activation = TabulatedActivation::new(config.x_min, config.x_step, values, upper_limit)?;
+    Ok(ActivationTable {
+        g,
+        mu_0,
+        f_max_hz,
+        x,
+        phi_measured,
+        phi_siegert,
+        activation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nondecreasing_pools_violators() {
+        // (1, 3, 2, 4): the pair (3, 2) pools to 2.5.
+        assert_eq!(
+            make_nondecreasing(&[1.0, 3.0, 2.0, 4.0]),
+            vec![1.0, 2.5, 2.5, 4.0]
+        );
+        // A monotone sequence is unchanged.
+        assert_eq!(
+            make_nondecreasing(&[0.0, 0.5, 0.5, 2.0]),
+            vec![0.0, 0.5, 0.5, 2.0]
+        );
+        // (3, 2, 1) pools to its mean 2.
+        assert_eq!(make_nondecreasing(&[3.0, 2.0, 1.0]), vec![2.0, 2.0, 2.0]);
+    }
+}

@@ -1,0 +1,251 @@
+//! Agreement between a continuous trace and its spiking estimate.
+
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+/// Agreement of one unit's trial-averaged spiking rate with its continuous activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitAgreement {
+    /// Pearson correlation; `None` when either trace is constant, where r is undefined.
+    pub pearson_r: Option<f64>,
+    /// `RMS(yhat - y) / (max y - min y)`; `None` when `y` is constant.
+    pub nrmse: Option<f64>,
+    /// `RMS(yhat - y)` in activity units.
+    pub rms_error: f64,
+}
+
+/// Pearson correlation of two equally long series, or `None` when either has zero variance.
+///
+/// # Panics
+/// Panics when the lengths differ.
+pub fn pearson_r(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Option<f64> {
+    assert_eq!(a.len(), b.len(), "pearson_r needs equally long series");
+    let n = a.len() as f64;
+    if a.is_empty() {
+        return None;
+    }
+    let mean_a = a.sum() / n;
+    let mean_b = b.sum() / n;
+    let mut cov = 0.0;
+    let mut var_a = 0.0;
+    let mut var_b = 0.0;
+    for (x, y) in a.iter().zip(b.iter()) {
+        cov += (x - mean_a) * (y - mean_b);
+        var_a += (x - mean_a).powi(2);
+        var_b += (y - mean_b).powi(2);
+    }
+    // A variance at rounding level relative to the values themselves counts as constant.
+    let scale_a = a
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(f64::MIN_POSITIVE);
+    let scale_b = b
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(f64::MIN_POSITIVE);
+    if var_a <= (1e-12 * scale_a).powi(2) * n || var_b <= (1e-12 * scale_b).powi(2) * n {
+        return None;
+    }
+    Some(cov / (var_a.sqrt() * var_b.sqrt()))
+}
+
+/// Agreement of `estimate` with `reference` (the continuous trace).
+///
+/// # Panics
+/// Panics when the lengths differ.
+pub fn unit_agreement(reference: ArrayView1<f64>, estimate: ArrayView1<f64>) -> UnitAgreement {
+    assert_eq!(
+        reference.len(),
+        estimate.len(),
+        "traces must be equally long"
+    );
+    let n = reference.len().max(1) as f64;
+    let rms_error = (reference
+        .iter()
+        .zip(estimate.iter())
+        .map(|(y, e)| (e - y).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    let max = reference.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let min = reference.iter().cloned().fold(f64::INFINITY, f64::min);
+    let range = max - min;
+    let nrmse = (range > 1e-12 * max.abs().max(1.0)).then(|| rms_error / range);
+    UnitAgreement {
+        pearson_r: pearson_r(reference, estimate),
+        nrmse,
+        rms_error,
+    }
+}
+
+/// Averages consecutive rows in bins of `bin_steps` rows; a last partial bin is dropped.
+///
+/// `series` is time-major `(n_steps, n_columns)`; the result is `(n_steps / bin_steps, n_columns)`.
+///
+/// # Panics
+/// Panics when `bin_steps` is zero.
+pub fn bin_mean(series: ArrayView2<f64>, bin_steps: usize) -> Array2<f64> {
+    assert!(bin_steps > 0, "bin_steps must be positive");
+    let n_bins = series.nrows() / bin_steps;
+    let mut binned = Array2::zeros((n_bins, series.ncols()));
+    for (bin_idx, mut row) in binned.axis_iter_mut(Axis(0)).enumerate() {
+        let chunk = series.slice(ndarray::s![
+            bin_idx * bin_steps..(bin_idx + 1) * bin_steps,
+            ..
+        ]);
+        row.assign(&chunk.mean_axis(Axis(0)).expect("bin is not empty"));
+    }
+    binned
+}
+
+/// Median of the defined values, or `None` when none is defined.
+pub fn median_defined(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
+    let mut defined: Vec<f64> = values.into_iter().flatten().collect();
+    if defined.is_empty() {
+        return None;
+    }
+    defined.sort_by(f64::total_cmp);
+    let mid = defined.len() / 2;
+    Some(if defined.len() % 2 == 1 {
+        defined[mid]
+    } else {
+        0.5 * (defined[mid - 1] + defined[mid])
+    })
+}
+
+/// Per-unit agreement of a spiking read-out with the continuous activity, both of shape
+/// `(n_steps + 1, n_units)` with row 0 the initial state, compared in bins of `bin_steps`
+/// continuous steps after dropping row 0. Several trials (for example one per cue value)
+/// are compared as one concatenated series per unit.
+///
+/// # Panics
+/// Panics when the lists differ in length or the arrays in shape.
+pub fn compare_runs(
+    continuous: &[ArrayView2<f64>],
+    spiking: &[ArrayView2<f64>],
+    bin_steps: usize,
+) -> Vec<UnitAgreement> {
+    assert_eq!(
+        continuous.len(),
+        spiking.len(),
+        "one spiking run per continuous run"
+    );
+    let n_units = continuous.first().map_or(0, |c| c.ncols());
+    let mut reference: Vec<Vec<f64>> = vec![Vec::new(); n_units];
+    let mut estimate: Vec<Vec<f64>> = vec![Vec::new(); n_units];
+    for (c, s) in continuous.iter().zip(spiking) {
+        assert_eq!(
+            c.dim(),
+            s.dim(),
+            "continuous and spiking runs differ in shape"
+        );
+        let c_binned = bin_mean(c.slice(ndarray::s![1.., ..]), bin_steps);
+        let s_binned = bin_mean(s.slice(ndarray::s![1.., ..]), bin_steps);
+        for unit_idx in 0..n_units {
+            reference[unit_idx].extend(c_binned.column(unit_idx).iter());
+            estimate[unit_idx].extend(s_binned.column(unit_idx).iter());
+        }
+    }
+    reference
+        .iter()
+        .zip(&estimate)
+        .map(|(r, e)| unit_agreement(ArrayView1::from(r), ArrayView1::from(e)))
+        .collect()
+}
+
+/// Low-pass filters time-major `inputs` with time constant `tau_ms` (exact exponential
+/// update per step of `dt_ms`, starting from 0): what a synaptic current of that time constant
+/// makes of a Poisson input population's rate.
+pub fn filter_inputs(inputs: ArrayView2<f64>, tau_ms: f64, dt_ms: f64) -> Array2<f64> {
+    let decay = (-dt_ms / tau_ms).exp();
+    let mut filtered = Array2::zeros(inputs.dim());
+    let mut state = vec![0.0; inputs.ncols()];
+    for (mut out, row) in filtered.outer_iter_mut().zip(inputs.outer_iter()) {
+        for ((s, o), u) in state.iter_mut().zip(out.iter_mut()).zip(row.iter()) {
+            *s = *s * decay + (1.0 - decay) * u;
+            *o = *s;
+        }
+    }
+    filtered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn pearson_of_linear_map_is_one() {
+        let a = array![0.0, 1.0, 2.0, 3.0];
+        let b = a.mapv(|x| 3.0 * x - 2.0);
+        let r = pearson_r(a.view(), b.view()).unwrap();
+        assert!((r - 1.0).abs() < 1e-12, "{r}");
+        let r = pearson_r(a.view(), (-&b).view()).unwrap();
+        assert!((r + 1.0).abs() < 1e-12, "{r}");
+    }
+
+    #[test]
+    fn pearson_hand_computed() {
+        // a = (1, 2, 3), b = (1, 3, 2): deviations (-1, 0, 1) and (-1, 1, 0), cov 1,
+        // variances 2 and 2, so r = 1 / 2.
+        let r = pearson_r(array![1.0, 2.0, 3.0].view(), array![1.0, 3.0, 2.0].view()).unwrap();
+        assert!((r - 0.5).abs() < 1e-12, "{r}");
+    }
+
+    #[test]
+    fn constant_trace_gives_undefined_r() {
+        let a = array![0.3, 0.3, 0.3];
+        let b = array![0.1, 0.2, 0.4];
+        assert_eq!(pearson_r(a.view(), b.view()), None);
+        let agreement = unit_agreement(a.view(), b.view());
+        assert_eq!(agreement.pearson_r, None);
+        assert_eq!(agreement.nrmse, None);
+        // RMS of (-0.2, -0.1, 0.1) = sqrt(0.06 / 3).
+        assert!((agreement.rms_error - (0.02f64).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nrmse_hand_computed() {
+        // reference range 2, errors (0.1, -0.1, 0.1, -0.1): RMS 0.1, NRMSE 0.05.
+        let y = array![0.0, 1.0, 2.0, 1.0];
+        let e = array![0.1, 0.9, 2.1, 0.9];
+        let agreement = unit_agreement(y.view(), e.view());
+        assert!((agreement.nrmse.unwrap() - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bin_mean_averages_and_drops_partial_bin() {
+        let series = array![[1.0], [3.0], [5.0], [7.0], [100.0]];
+        let binned = bin_mean(series.view(), 2);
+        assert_eq!(binned, array![[2.0], [6.0]]);
+    }
+
+    #[test]
+    fn median_skips_undefined() {
+        assert_eq!(
+            median_defined([Some(3.0), None, Some(1.0), Some(2.0)]),
+            Some(2.0)
+        );
+        assert_eq!(median_defined([Some(3.0), Some(1.0)]), Some(2.0));
+        assert_eq!(median_defined([None, None]), None);
+    }
+
+    #[test]
+    fn filter_inputs_step_response() {
+        // A unit step filtered with tau = 20 ms at dt = 1 ms reaches 1 - exp(-n / 20) after n steps.
+        let inputs = Array2::from_elem((40, 1), 1.0);
+        let filtered = filter_inputs(inputs.view(), 20.0, 1.0);
+        let expected = 1.0 - (-40.0f64 / 20.0).exp();
+        assert!((filtered[[39, 0]] - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn compare_runs_concatenates_trials() {
+        let a = array![[0.0], [0.0], [1.0]];
+        let b = array![[0.0], [2.0], [3.0]];
+        let agreement = compare_runs(&[a.view(), b.view()], &[a.view(), b.view()], 1);
+        assert_eq!(agreement.len(), 1);
+        assert!((agreement[0].pearson_r.unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(agreement[0].nrmse, Some(0.0));
+    }
+}

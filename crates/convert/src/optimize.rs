@@ -1,0 +1,141 @@
+//! Nelder-Mead simplex minimisation for the few-parameter fits of this crate.
+
+/// Result of a Nelder-Mead run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Minimum {
+    /// Best point found.
+    pub point: Vec<f64>,
+    /// Objective at `point`.
+    pub value: f64,
+    /// Objective evaluations used.
+    pub evaluations: usize,
+}
+
+/// Minimises `objective` from `start` with initial simplex steps `steps`, using the standard
+/// coefficients (reflection 1, expansion 2, contraction 1/2, shrink 1/2). Stops when the spread
+/// of objective values in the simplex falls below `tolerance` or after `max_evaluations`.
+///
+/// A non-finite objective value counts as worse than any finite one, so the simplex moves away
+/// from invalid regions.
+///
+/// # Panics
+/// Panics when `steps` and `start` differ in length.
+pub fn nelder_mead(
+    objective: &mut dyn FnMut(&[f64]) -> f64,
+    start: &[f64],
+    steps: &[f64],
+    tolerance: f64,
+    max_evaluations: usize,
+) -> Minimum {
+    assert_eq!(start.len(), steps.len(), "one step per coordinate");
+    let dim = start.len();
+    let mut evaluations = 0;
+    let mut eval = |x: &[f64], evaluations: &mut usize| {
+        *evaluations += 1;
+        let value = objective(x);
+        if value.is_finite() {
+            value
+        } else {
+            f64::INFINITY
+        }
+    };
+
+    // Initial simplex: the start and one step along each axis.
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(dim + 1);
+    simplex.push((start.to_vec(), eval(start, &mut evaluations)));
+    for axis in 0..dim {
+        let mut vertex = start.to_vec();
+        vertex[axis] += steps[axis];
+        let value = eval(&vertex, &mut evaluations);
+        simplex.push((vertex, value));
+    }
+
+    while evaluations < max_evaluations {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let spread = simplex[dim].1 - simplex[0].1;
+        if spread.is_finite() && spread.abs() <= tolerance {
+            break;
+        }
+
+        // Centroid of all vertices but the worst.
+        let mut centroid = vec![0.0; dim];
+        for (vertex, _) in &simplex[..dim] {
+            for (c, v) in centroid.iter_mut().zip(vertex) {
+                *c += v / dim as f64;
+            }
+        }
+        let along = |t: f64| -> Vec<f64> {
+            centroid
+                .iter()
+                .zip(&simplex[dim].0)
+                .map(|(c, w)| c + t * (c - w))
+                .collect()
+        };
+
+        // Reflect, then expand or contract.
+        let reflected = along(1.0);
+        let reflected_value = eval(&reflected, &mut evaluations);
+        if reflected_value < simplex[0].1 {
+            let expanded = along(2.0);
+            let expanded_value = eval(&expanded, &mut evaluations);
+            simplex[dim] = if expanded_value < reflected_value {
+                (expanded, expanded_value)
+            } else {
+                (reflected, reflected_value)
+            };
+            continue;
+        }
+        if reflected_value < simplex[dim - 1].1 {
+            simplex[dim] = (reflected, reflected_value);
+            continue;
+        }
+        let contracted = if reflected_value < simplex[dim].1 {
+            along(0.5)
+        } else {
+            along(-0.5)
+        };
+        let contracted_value = eval(&contracted, &mut evaluations);
+        if contracted_value < simplex[dim].1.min(reflected_value) {
+            simplex[dim] = (contracted, contracted_value);
+            continue;
+        }
+
+        // Shrink toward the best vertex.
+        let best = simplex[0].0.clone();
+        for (vertex, value) in simplex.iter_mut().skip(1) {
+            for (v, b) in vertex.iter_mut().zip(&best) {
+                *v = b + 0.5 * (*v - b);
+            }
+            *value = eval(vertex, &mut evaluations);
+        }
+    }
+    simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (point, value) = simplex.swap_remove(0);
+    Minimum {
+        point,
+        value,
+        evaluations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rosenbrock_minimum() {
+        // Rosenbrock's function has its only minimum, 0, at (1, 1).
+        let mut f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
+        let min = nelder_mead(&mut f, &[-1.2, 1.0], &[0.5, 0.5], 1e-14, 5000);
+        assert!((min.point[0] - 1.0).abs() < 1e-4, "{:?}", min.point);
+        assert!((min.point[1] - 1.0).abs() < 1e-4, "{:?}", min.point);
+    }
+
+    #[test]
+    fn avoids_non_finite_region() {
+        // sqrt is NaN for x < 0; the minimum of (sqrt(x) - 2)^2 is at x = 4.
+        let mut f = |x: &[f64]| (x[0].sqrt() - 2.0).powi(2);
+        let min = nelder_mead(&mut f, &[0.5], &[-1.0], 1e-14, 1000);
+        assert!((min.point[0] - 4.0).abs() < 1e-4, "{:?}", min.point);
+    }
+}

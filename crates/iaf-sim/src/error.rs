@@ -1,0 +1,243 @@
+//! The error type of this crate.
+
+use crate::Source;
+
+/// Invalid parameters of a network or an invalid setting of a running simulation.
+///
+/// Population, Poisson source and projection indices are positions in the vectors of
+/// [`NetworkParams`](crate::NetworkParams).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The time step is zero, negative or not finite.
+    #[error("invalid time step dt_ms = {dt_ms}: it must be a finite number of milliseconds > 0")]
+    InvalidTimeStep {
+        /// The rejected time step (ms).
+        dt_ms: f64,
+    },
+
+    /// The time step is not below the membrane time constant of a population.
+    #[error(
+        "population {pop}: time step dt_ms = {dt_ms} must be below the membrane time constant \
+         tau_m_ms = {tau_m_ms}; reduce dt_ms (0.1 ms is typical)"
+    )]
+    TimeStepNotBelowMembraneTau {
+        /// Population index.
+        pop: usize,
+        /// The time step (ms).
+        dt_ms: f64,
+        /// The membrane time constant (ms).
+        tau_m_ms: f64,
+    },
+
+    /// A membrane or synaptic time constant is zero, negative or not finite.
+    #[error(
+        "population {pop}: invalid time constant {name} = {value}: it must be a finite number \
+         of milliseconds > 0"
+    )]
+    InvalidTimeConstant {
+        /// Population index.
+        pop: usize,
+        /// Field name, such as `tau_m_ms` or `decay_ms`.
+        name: &'static str,
+        /// The rejected value (ms).
+        value: f64,
+    },
+
+    /// The rise time of a difference-of-exponentials synapse exceeds its decay time.
+    #[error(
+        "population {pop}: synaptic rise time rise_ms = {rise_ms} exceeds decay time \
+         decay_ms = {decay_ms}; rise_ms must be <= decay_ms (swap them if they were exchanged)"
+    )]
+    RiseAboveDecay {
+        /// Population index.
+        pop: usize,
+        /// Rise time (ms).
+        rise_ms: f64,
+        /// Decay time (ms).
+        decay_ms: f64,
+    },
+
+    /// The refractory period is shorter than one time step or not finite.
+    #[error(
+        "population {pop}: refractory period t_ref_ms = {t_ref_ms} is invalid: it must be \
+         finite and >= the time step dt_ms = {dt_ms}; raise t_ref_ms or reduce dt_ms"
+    )]
+    InvalidRefractoryPeriod {
+        /// Population index.
+        pop: usize,
+        /// The refractory period (ms).
+        t_ref_ms: f64,
+        /// The time step (ms).
+        dt_ms: f64,
+    },
+
+    /// Threshold and reset are not finite or the threshold is not above the reset.
+    #[error(
+        "population {pop}: threshold v_threshold = {v_threshold} and reset v_reset = {v_reset} \
+         must be finite with v_threshold > v_reset"
+    )]
+    InvalidThreshold {
+        /// Population index.
+        pop: usize,
+        /// Threshold potential.
+        v_threshold: f64,
+        /// Reset potential.
+        v_reset: f64,
+    },
+
+    /// The noise amplitude is negative or not finite.
+    #[error("population {pop}: noise amplitude sigma_v = {sigma_v} must be finite and >= 0")]
+    InvalidNoise {
+        /// Population index.
+        pop: usize,
+        /// The rejected noise amplitude.
+        sigma_v: f64,
+    },
+
+    /// The bias current is not finite.
+    #[error("population {pop}: bias current bias = {bias} must be finite")]
+    InvalidBias {
+        /// Population index.
+        pop: usize,
+        /// The rejected bias.
+        bias: f64,
+    },
+
+    /// The network has no population of neurons.
+    #[error("the network has no population: add at least one entry to `populations`")]
+    NoPopulations,
+
+    /// A population has no neurons.
+    #[error("population {pop} has n_neurons = 0: every population needs at least one neuron")]
+    EmptyPopulation {
+        /// Population index.
+        pop: usize,
+    },
+
+    /// A Poisson source has no neurons.
+    #[error(
+        "poisson source {source_idx} has n_neurons = 0: every source needs at least one neuron"
+    )]
+    EmptyPoissonSource {
+        /// Poisson source index.
+        source_idx: usize,
+    },
+
+    /// The neuron count does not fit the `u32` neuron indices of spike records.
+    #[error(
+        "{group} has {n_neurons} neurons in total, more than the maximum of {max}; \
+         split the work into smaller networks"
+    )]
+    TooManyNeurons {
+        /// `"the network"` or `"the poisson sources"`.
+        group: &'static str,
+        /// Total number of neurons.
+        n_neurons: usize,
+        /// Largest supported total.
+        max: usize,
+    },
+
+    /// The connection probability of a Bernoulli projection is outside (0, 1].
+    #[error(
+        "projection {projection}: connection probability p = {p} is outside (0, 1]; \
+         use AllToAll for p = 1 or drop the projection for p = 0"
+    )]
+    InvalidConnectionProbability {
+        /// Projection index.
+        projection: usize,
+        /// The rejected probability.
+        p: f64,
+    },
+
+    /// A fixed in-degree exceeds the size of the presynaptic population.
+    #[error(
+        "projection {projection}: in-degree k = {k} exceeds the {n_pre} neurons of the source; \
+         k must be <= {n_pre}"
+    )]
+    InDegreeTooLarge {
+        /// Projection index.
+        projection: usize,
+        /// The rejected in-degree.
+        k: usize,
+        /// Number of presynaptic neurons.
+        n_pre: usize,
+    },
+
+    /// A projection names a source that does not exist.
+    #[error(
+        "projection {projection}: source {source_ref:?} does not exist; there are {n_available} \
+         such sources (valid indices 0..{n_available})"
+    )]
+    SourceOutOfRange {
+        /// Projection index.
+        projection: usize,
+        /// The rejected source.
+        source_ref: Source,
+        /// Number of populations or Poisson sources of that kind.
+        n_available: usize,
+    },
+
+    /// A projection names a target population that does not exist.
+    #[error(
+        "projection {projection}: target population {target} does not exist; there are \
+         {n_populations} populations (valid indices 0..{n_populations})"
+    )]
+    TargetOutOfRange {
+        /// Projection index.
+        projection: usize,
+        /// The rejected target.
+        target: usize,
+        /// Number of populations.
+        n_populations: usize,
+    },
+
+    /// A synaptic weight is not finite.
+    #[error("projection {projection}: synaptic weight = {weight} must be finite")]
+    InvalidWeight {
+        /// Projection index.
+        projection: usize,
+        /// The rejected weight.
+        weight: f64,
+    },
+
+    /// A delay is negative, not finite, or too long to count in `u32` steps.
+    #[error(
+        "projection {projection}: delay delay_ms = {delay_ms} is invalid: it must be finite, \
+         >= 0 and shorter than {max_steps} time steps"
+    )]
+    InvalidDelay {
+        /// Projection index.
+        projection: usize,
+        /// The rejected delay (ms).
+        delay_ms: f64,
+        /// Largest supported delay in steps.
+        max_steps: u64,
+    },
+
+    /// A Poisson source index passed to a simulation does not exist.
+    #[error(
+        "poisson source {source_idx} does not exist; there are {n_sources} sources \
+         (valid indices 0..{n_sources})"
+    )]
+    PoissonSourceOutOfRange {
+        /// The rejected index.
+        source_idx: usize,
+        /// Number of Poisson sources.
+        n_sources: usize,
+    },
+
+    /// A Poisson rate is negative, not finite, or beyond what one step can sample.
+    #[error(
+        "poisson source {source_idx}: rate rate_hz = {rate_hz} is invalid: it must be finite, \
+         >= 0 and below {max_rate_hz} Hz for this source size and time step"
+    )]
+    InvalidPoissonRate {
+        /// Poisson source index.
+        source_idx: usize,
+        /// The rejected rate (Hz).
+        rate_hz: f64,
+        /// Largest supported rate (Hz).
+        max_rate_hz: f64,
+    },
+}

@@ -1,0 +1,283 @@
+//! Cue trials of the memory task, the delay curriculum and the test cue values.
+
+use ndarray::{s, Array2};
+use rand::Rng;
+use rnn_core::Trial;
+
+use crate::params::{invalid, whole_steps};
+use crate::timeline::TrialSteps;
+use crate::{Error, MemoryTaskParams};
+
+/// Builds one cue trial with cue value `cue_value` and a delay of `delay_ms`.
+///
+/// The trial has `n_steps = (baseline_ms + cue_ms + delay_ms) / dt_ms` steps.
+/// Inputs: `u1 = cue_value` and `u2 = 1` on the cue steps `n` with
+/// `baseline_ms <= n dt < baseline_ms + cue_ms`, both 0 elsewhere.
+/// Target of the output unit for the state at time `t = (n + 1) dt`:
+///
+/// | time | target | weight |
+/// |---|---|---|
+/// | `t <= baseline_ms` (before the cue can act) | 0 | `1 / count` |
+/// | `baseline_ms < t < baseline_ms + error_mask_after_cue_onset_ms` | 0 | 0 (masked) |
+/// | `t >= baseline_ms + error_mask_after_cue_onset_ms`, to the end of the delay | `cue_value` | `1 / count` |
+///
+/// `count` is the number of scored entries, so the trial loss is the mean squared error over
+/// them. Hidden units are not scored (target 0, weight 0).
+///
+/// # Errors
+/// Invalid `params`; a non-finite `cue_value`; a `delay_ms` that is not a positive whole
+/// number of steps or leaves no scored step after the mask.
+pub fn cue_trial(params: &MemoryTaskParams, cue_value: f64, delay_ms: f64) -> Result<Trial, Error> {
+    let steps = TrialSteps::new(params, delay_ms)?;
+    if !cue_value.is_finite() {
+        return Err(invalid("cue_value", cue_value, "must be finite".into()));
+    }
+    let mask_steps = whole_steps(
+        "error_mask_after_cue_onset_ms",
+        params.error_mask_after_cue_onset_ms,
+        params.dt_ms,
+    )?;
+    let n_steps = steps.n_steps();
+    let output = params.output_unit();
+
+    // Cue window: u1 = v, u2 = 1.
+    let mut inputs = Array2::zeros((n_steps, params.n_inputs()));
+    inputs
+        .slice_mut(s![steps.baseline..steps.cue_offset(), 0])
+        .fill(cue_value);
+    inputs
+        .slice_mut(s![steps.baseline..steps.cue_offset(), 1])
+        .fill(1.0);
+
+    // Output targets: row n is compared with y[n + 1], so the baseline covers rows
+    // 0..baseline, the mask rows baseline..baseline + mask - 1 and the cue value the rest.
+    let mut targets = Array2::zeros((n_steps, params.n_units()));
+    let mut weights = Array2::zeros((n_steps, params.n_units()));
+    let value_start = steps.baseline + mask_steps.saturating_sub(1);
+    let count = steps.baseline + (n_steps - value_start);
+    let weight = 1.0 / count as f64;
+    weights.slice_mut(s![..steps.baseline, output]).fill(weight);
+    targets.slice_mut(s![value_start.., output]).fill(cue_value);
+    weights.slice_mut(s![value_start.., output]).fill(weight);
+
+    Ok(Trial {
+        inputs,
+        targets,
+        weights,
+    })
+}
+
+/// Builds a cue trial with a cue value drawn from `U[cue_min, cue_max]`.
+///
+/// `delay_ms` is a separate argument so that a caller can follow a delay curriculum
+/// ([`curriculum_delay_ms`]).
+///
+/// # Errors
+/// As [`cue_trial`].
+pub fn sample_cue_trial<R: Rng + ?Sized>(
+    params: &MemoryTaskParams,
+    delay_ms: f64,
+    rng: &mut R,
+) -> Result<Trial, Error> {
+    params.validate()?;
+    let cue_value = rng.random_range(params.cue_min..=params.cue_max);
+    cue_trial(params, cue_value, delay_ms)
+}
+
+/// Returns the training delay in ms at `iteration` of `n_iterations`.
+///
+/// The delay grows linearly from `curriculum_start_delay_ms` (300 ms by default) at
+/// iteration 0 to `delay_ms` at iteration `curriculum_ramp_fraction * n_iterations` (the
+/// first 40% of training by default) and stays at `delay_ms` afterwards:
+/// `delay = start + (delay_ms - start) * min(1, iteration / (fraction * n_iterations))`,
+/// rounded to a whole number of steps. A start longer than `delay_ms` is cut to `delay_ms`,
+/// and `n_iterations = 0` gives `delay_ms`. The parameters are not validated here, because
+/// [`cue_trial`] validates them and the returned delay.
+pub fn curriculum_delay_ms(
+    params: &MemoryTaskParams,
+    iteration: usize,
+    n_iterations: usize,
+) -> f64 {
+    let ramp_iterations = params.curriculum_ramp_fraction * n_iterations as f64;
+    let progress = if ramp_iterations > 0.0 {
+        (iteration as f64 / ramp_iterations).min(1.0)
+    } else {
+        1.0
+    };
+    let start_ms = params.curriculum_start_delay_ms.min(params.delay_ms);
+    let delay_ms = start_ms + (params.delay_ms - start_ms) * progress;
+    (delay_ms / params.dt_ms).round() * params.dt_ms
+}
+
+/// Returns the test cue values {0.2, 0.4, 0.6, 0.8, 1.0}.
+pub fn test_cue_values() -> [f64; 5] {
+    [0.2, 0.4, 0.6, 0.8, 1.0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn trial_shapes() {
+        let trial = cue_trial(&MemoryTaskParams::default(), 0.6, 1500.0).unwrap();
+        assert_eq!(trial.inputs.dim(), (1800, 2));
+        assert_eq!(trial.targets.dim(), (1800, 9));
+        assert_eq!(trial.weights.dim(), (1800, 9));
+    }
+
+    #[test]
+    fn inputs_only_in_cue_window() {
+        let trial = cue_trial(&MemoryTaskParams::default(), 0.6, 1500.0).unwrap();
+        // Cue window [200, 300) ms = input rows 200..300.
+        for n in 0..1800 {
+            let in_cue = (200..300).contains(&n);
+            let expected = if in_cue { [0.6, 1.0] } else { [0.0, 0.0] };
+            assert_eq!(trial.inputs[[n, 0]], expected[0], "u1 at row {n}");
+            assert_eq!(trial.inputs[[n, 1]], expected[1], "u2 at row {n}");
+        }
+    }
+
+    #[test]
+    fn targets_and_mask_by_hand() {
+        let trial = cue_trial(&MemoryTaskParams::default(), 0.6, 1500.0).unwrap();
+        // Row n scores y at t = n + 1 ms. Baseline: t in 1..=200 (rows 0..200), target 0.
+        // Masked: t in 201..=249 (rows 200..249), 49 rows. Value: t in 250..=1800 (rows
+        // 249..1800), 1551 rows. Scored count = 200 + 1551 = 1751.
+        let weight = 1.0 / 1751.0;
+        for n in 0..1800 {
+            let (target, w) = match n {
+                0..200 => (0.0, weight),
+                200..249 => (0.0, 0.0),
+                _ => (0.6, weight),
+            };
+            assert_eq!(trial.targets[[n, 8]], target, "target at row {n}");
+            assert_eq!(trial.weights[[n, 8]], w, "weight at row {n}");
+        }
+    }
+
+    #[test]
+    fn weights_sum_to_one() {
+        let trial = cue_trial(&MemoryTaskParams::default(), 0.3, 700.0).unwrap();
+        let total: f64 = trial.weights.sum();
+        assert!(
+            (total - 1.0).abs() < 1e-12,
+            "total weight {total}, tolerance 1e-12"
+        );
+    }
+
+    #[test]
+    fn hidden_units_unscored() {
+        let trial = cue_trial(&MemoryTaskParams::default(), 0.3, 700.0).unwrap();
+        assert_eq!(trial.weights.slice(s![.., ..8]).sum(), 0.0);
+        assert_eq!(trial.targets.slice(s![.., ..8]).sum(), 0.0);
+    }
+
+    #[test]
+    fn zero_mask_scores_every_row() {
+        let params = MemoryTaskParams {
+            error_mask_after_cue_onset_ms: 0.0,
+            ..Default::default()
+        };
+        let trial = cue_trial(&params, 0.5, 500.0).unwrap();
+        // t = 201 ms (row 200) is already after cue onset, so it gets the cue value.
+        assert_eq!(trial.targets[[199, 8]], 0.0);
+        assert_eq!(trial.targets[[200, 8]], 0.5);
+        assert!(trial.weights.column(8).iter().all(|&w| w == 1.0 / 800.0));
+    }
+
+    #[test]
+    fn rejects_nan_cue_value() {
+        let result = cue_trial(&MemoryTaskParams::default(), f64::NAN, 1500.0);
+        assert!(matches!(
+            result,
+            Err(Error::InvalidParameter {
+                name: "cue_value",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rejects_fractional_delay() {
+        let result = cue_trial(&MemoryTaskParams::default(), 0.5, 1500.25);
+        assert!(matches!(
+            result,
+            Err(Error::NotWholeSteps {
+                name: "delay_ms",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rejects_delay_inside_mask() {
+        let params = MemoryTaskParams {
+            error_mask_after_cue_onset_ms: 150.0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            cue_trial(&params, 0.5, 50.0),
+            Err(Error::InvalidParameter {
+                name: "delay_ms",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn sampled_cue_in_range_and_seeded() {
+        let params = MemoryTaskParams::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut again = ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..50 {
+            let trial = sample_cue_trial(&params, 400.0, &mut rng).unwrap();
+            let value = trial.inputs[[200, 0]];
+            assert!((0.2..=1.0).contains(&value), "cue value {value}");
+            assert_eq!(trial, sample_cue_trial(&params, 400.0, &mut again).unwrap());
+        }
+    }
+
+    #[test]
+    fn curriculum_by_hand() {
+        let params = MemoryTaskParams::default();
+        // 1000 iterations: the ramp ends at iteration 400; at iteration 100 the delay is
+        // 300 + 1200 * 100 / 400 = 600 ms.
+        assert_eq!(curriculum_delay_ms(&params, 0, 1000), 300.0);
+        assert_eq!(curriculum_delay_ms(&params, 100, 1000), 600.0);
+        assert_eq!(curriculum_delay_ms(&params, 400, 1000), 1500.0);
+        assert_eq!(curriculum_delay_ms(&params, 999, 1000), 1500.0);
+        assert_eq!(curriculum_delay_ms(&params, 5, 0), 1500.0);
+        // Iteration 1 of 1000: 300 + 1200 / 400 = 303 ms.
+        assert_eq!(curriculum_delay_ms(&params, 1, 1000), 303.0);
+        // Iteration 1 of 7: the ramp lasts 2.8 iterations, 300 + 1200 / 2.8 = 728.57 ms,
+        // which rounds to 729 whole steps.
+        assert_eq!(curriculum_delay_ms(&params, 1, 7), 729.0);
+    }
+
+    #[test]
+    fn curriculum_delays_are_whole_steps() {
+        let params = MemoryTaskParams::default();
+        for iteration in 0..1000 {
+            let delay_ms = curriculum_delay_ms(&params, iteration, 997);
+            assert!(
+                cue_trial(&params, 0.5, delay_ms).is_ok(),
+                "delay {delay_ms}"
+            );
+        }
+    }
+
+    #[test]
+    fn test_values_evenly_spaced() {
+        let values = test_cue_values();
+        for (i, value) in values.iter().enumerate() {
+            let expected = 0.2 * (i + 1) as f64;
+            assert!(
+                (value - expected).abs() < 1e-12,
+                "value {value}, tolerance 1e-12"
+            );
+        }
+    }
+}

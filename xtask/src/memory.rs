@@ -1,0 +1,524 @@
+//! The short-term memory pipeline: train, fit (method a), calibrate, convert, simulate,
+//! validate.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use convert::metrics::bin_mean;
+use convert::seeds::stream_seed;
+use convert::{
+    fit_logistic, tabulate_activation, ActivationTable, ConversionParams, FitConfig, FitResult,
+    TableConfig,
+};
+use ndarray::{s, Array2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rnn_core::{Activation, Rnn, RnnConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tasks_memory::MemoryTaskParams;
+use tracing::info;
+
+use crate::artifact;
+use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
+use crate::training::{train_with_checkpoints, TrainingSettings};
+
+/// Everything the memory reproduction needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryConfig {
+    /// Task timeline and sizes.
+    pub task: MemoryTaskParams,
+    /// Training of the logistic net, with the delay curriculum.
+    pub training: TrainingSettings,
+    /// Fine-tuning with the fitted spiking curve as activation.
+    pub calibration: TrainingSettings,
+    /// Method (a) fit.
+    pub fit: FitConfig,
+    /// Tabulation of the fitted spiking curve.
+    pub table: TableConfig,
+    /// Conversion; `g`, `mu_0` and `f_max_hz` are replaced by the fitted values.
+    pub conversion: ConversionParams,
+    /// Spiking trials per test cue value.
+    pub n_trials: usize,
+    /// Acceptance thresholds.
+    pub thresholds: MemoryThresholds,
+}
+
+/// Acceptance thresholds of the memory reproduction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryThresholds {
+    /// Continuous net: delay-period RMS error.
+    pub delay_rms_error: f64,
+    /// Continuous net: max delay-period error.
+    pub max_error: f64,
+    /// f-I fit: RMS against the logistic.
+    pub fit_rms: f64,
+    /// f-I fit: max error against the logistic.
+    pub fit_max_error: f64,
+    /// Spiking: lowest median per-unit r.
+    pub median_r: f64,
+    /// Spiking: highest median per-unit NRMSE.
+    pub median_nrmse: f64,
+    /// Calibrated spiking output: max error over the first second of the delay.
+    pub max_output_error_first_second: f64,
+}
+
+impl MemoryConfig {
+    /// The full reproduction.
+    pub fn full() -> MemoryConfig {
+        MemoryConfig {
+            task: MemoryTaskParams::default(),
+            training: TrainingSettings {
+                iterations: 20_000,
+                batch_size: 16,
+                learning_rate: 2e-3,
+                clip_norm: 1.0,
+                target_loss: None,
+                checkpoint_every: 1000,
+            },
+            calibration: TrainingSettings {
+                iterations: 3000,
+                batch_size: 16,
+                learning_rate: 1e-3,
+                clip_norm: 1.0,
+                target_loss: None,
+                checkpoint_every: 500,
+            },
+            fit: FitConfig::default(),
+            table: TableConfig::default(),
+            conversion: ConversionParams::default(),
+            n_trials: 20,
+            thresholds: MemoryThresholds {
+                delay_rms_error: 0.05,
+                max_error: 0.10,
+                fit_rms: 0.04,
+                fit_max_error: 0.07,
+                median_r: 0.9,
+                median_nrmse: 0.15,
+                max_output_error_first_second: 0.10,
+            },
+        }
+    }
+
+    /// A smaller run for regression checks: fewer iterations, neurons and trials, with
+    /// thresholds loosened to what that size reaches.
+    pub fn quick() -> MemoryConfig {
+        let mut config = MemoryConfig::full();
+        config.training.iterations = 4000;
+        config.calibration.iterations = 600;
+        config.fit.fi.n_neurons = 100;
+        config.fit.fi.duration_ms = 1000.0;
+        config.fit.mu_step = 0.1;
+        config.table.n_seeds = 1;
+        config.table.x_step = 0.1;
+        config.n_trials = 6;
+        config.thresholds.delay_rms_error = 0.08;
+        config.thresholds.max_error = 0.2;
+        config.thresholds.median_r = 0.8;
+        config.thresholds.median_nrmse = 0.2;
+        config.thresholds.max_output_error_first_second = 0.2;
+        config
+    }
+}
+
+/// Continuous runs of a network on the test cue values.
+struct ContinuousEval {
+    inputs: Vec<Array2<f64>>,
+    traces: Vec<Array2<f64>>,
+    metrics: tasks_memory::MemoryMetrics,
+    classes: Vec<tasks_memory::UnitClass>,
+}
+
+fn evaluate(rnn: &Rnn, task: &MemoryTaskParams) -> Result<ContinuousEval> {
+    let cues = tasks_memory::test_cue_values();
+    let mut inputs = Vec::new();
+    let mut traces = Vec::new();
+    for &cue in &cues {
+        let trial = tasks_memory::cue_trial(task, cue, task.test_delay_ms)?;
+        traces.push(rnn.simulate(trial.inputs.view())?);
+        inputs.push(trial.inputs);
+    }
+    let output = task.output_unit();
+    let outputs: Vec<_> = traces.iter().map(|t| t.column(output)).collect();
+    let metrics = tasks_memory::memory_metrics(&outputs, &cues, task, task.test_delay_ms)?;
+    let views: Vec<_> = traces.iter().map(|t| t.view()).collect();
+    let classes = tasks_memory::classify_units(&views, &cues, task, task.test_delay_ms)?;
+    Ok(ContinuousEval {
+        inputs,
+        traces,
+        metrics,
+        classes,
+    })
+}
+
+fn train_memory_net(
+    rnn: &mut Rnn,
+    task: &MemoryTaskParams,
+    settings: &TrainingSettings,
+    curriculum: bool,
+    seed: u64,
+    label: &str,
+    checkpoint: &Path,
+) -> Result<crate::training::TrainingOutcome> {
+    let n_iterations = settings.iterations;
+    let batch_size = settings.batch_size;
+    let mut sample_batch = |iteration: usize| {
+        let delay_ms = if curriculum {
+            tasks_memory::curriculum_delay_ms(task, iteration, n_iterations)
+        } else {
+            task.delay_ms
+        };
+        (0..batch_size)
+            .map(|trial_idx| {
+                let index = (iteration * batch_size + trial_idx) as u64;
+                let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, index));
+                Ok(tasks_memory::sample_cue_trial(task, delay_ms, &mut rng)?)
+            })
+            .collect()
+    };
+    train_with_checkpoints(rnn, settings, label, checkpoint, &mut sample_batch)
+}
+
+/// Spiking validation of one conversion: the shared agreement numbers plus the output error
+/// over the first second of the delay.
+struct SpikingEval {
+    runs: SpikingRuns,
+    max_output_error_first_second: f64,
+}
+
+fn simulate_and_validate(
+    rnn: &Rnn,
+    reference: &ContinuousEval,
+    conversion: &ConversionParams,
+    config: &MemoryConfig,
+    seed: u64,
+    label: &str,
+    out_dir: &Path,
+) -> Result<SpikingEval> {
+    let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 0));
+    let converted = convert::convert(rnn, conversion, &mut rng)?;
+    let runs = simulate_conditions(
+        &converted,
+        &reference.inputs,
+        &reference.traces,
+        config.n_trials,
+        stream_seed(seed, 1),
+        label,
+        out_dir,
+    )?;
+
+    // Output error from cue offset + 100 ms to cue offset + 1100 ms, in 10 ms bins.
+    let task = &config.task;
+    let output = task.output_unit();
+    let bin_steps = (10.0 / task.dt_ms).round() as usize;
+    let first = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
+    let last = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize;
+    let mut max_output_error_first_second: f64 = 0.0;
+    for (c, m) in reference.traces.iter().zip(&runs.mean_readouts) {
+        let window = s![first + 1..=last, output..=output];
+        let c_binned = bin_mean(c.slice(window), bin_steps);
+        let m_binned = bin_mean(m.slice(window), bin_steps);
+        for (a, b) in c_binned.iter().zip(m_binned.iter()) {
+            max_output_error_first_second = max_output_error_first_second.max((a - b).abs());
+        }
+    }
+    info!(
+        conversion = label,
+        max_output_error_first_second, "memory output compared"
+    );
+    Ok(SpikingEval {
+        runs,
+        max_output_error_first_second,
+    })
+}
+
+fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = Vec<f64>>) -> Result<()> {
+    let mut text = String::from(header);
+    text.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    artifact::write_atomic(path, text.as_bytes())
+}
+
+fn held_values(eval: &ContinuousEval) -> Vec<f64> {
+    eval.metrics.held_values.clone()
+}
+
+/// Runs the memory reproduction into `out_dir/memory`; returns the summary and whether every
+/// threshold passed.
+pub fn reproduce(
+    config: &MemoryConfig,
+    seed: u64,
+    out_root: &Path,
+) -> Result<(serde_json::Value, bool)> {
+    let out_dir = out_root.join("memory");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("failed to create {}", out_dir.display()))?;
+    let task = &config.task;
+    let mut timings = serde_json::Map::new();
+    let thresholds = &config.thresholds;
+
+    // Stage 1: train the logistic net with a delay curriculum.
+    let started = Instant::now();
+    let mut rnn_config = RnnConfig::new(task.n_units(), task.n_inputs());
+    rnn_config.dt_ms = task.dt_ms;
+    rnn_config.tau_ms = vec![20.0; task.n_units()];
+    let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 100));
+    let mut rnn = Rnn::new_using(rnn_config, &mut init_rng)?;
+    let training = train_memory_net(
+        &mut rnn,
+        task,
+        &config.training,
+        true,
+        stream_seed(seed, 101),
+        "train",
+        &out_dir.join("rnn_logistic.bin"),
+    )?;
+    let logistic_eval = evaluate(&rnn, task)?;
+    info!(
+        delay_rms_error = logistic_eval.metrics.delay_rms_error,
+        max_error = logistic_eval.metrics.max_error,
+        "continuous logistic net evaluated"
+    );
+    timings.insert("train_s".into(), json!(started.elapsed().as_secs_f64()));
+
+    // Stage 2: method (a), fit the spiking curve to the logistic.
+    let started = Instant::now();
+    let fit: FitResult = fit_logistic(
+        &config.conversion.neuron,
+        &config.fit,
+        stream_seed(seed, 200),
+    )?;
+    artifact::save(&out_dir.join("fit.bin"), "f-I fit", &fit)?;
+    write_csv(
+        &out_dir.join("fit.csv"),
+        "x,phi_spiking,logistic",
+        fit.x
+            .iter()
+            .zip(&fit.phi)
+            .zip(&fit.logistic)
+            .map(|((x, p), l)| vec![*x, *p, *l]),
+    )?;
+    let table: ActivationTable = tabulate_activation(
+        &config.conversion.neuron,
+        fit.g,
+        fit.mu_0,
+        fit.f_max_hz,
+        &config.table,
+        stream_seed(seed, 201),
+    )?;
+    artifact::save(&out_dir.join("activation.bin"), "activation table", &table)?;
+    timings.insert("fit_s".into(), json!(started.elapsed().as_secs_f64()));
+
+    // Stage 3: the attractor check, the logistic-trained net run with the fitted curve.
+    let phi_a = Activation::Tabulated(table.activation.clone());
+    let swapped_eval = evaluate(&rnn.with_activation(phi_a.clone()), task)?;
+
+    // Stage 4: calibration, fine-tuning with the fitted curve as activation.
+    let started = Instant::now();
+    let mut calibrated = rnn.with_activation(phi_a);
+    let calibration = train_memory_net(
+        &mut calibrated,
+        task,
+        &config.calibration,
+        false,
+        stream_seed(seed, 400),
+        "calibrate",
+        &out_dir.join("rnn_calibrated.bin"),
+    )?;
+    let calibrated_eval = evaluate(&calibrated, task)?;
+    timings.insert("calibrate_s".into(), json!(started.elapsed().as_secs_f64()));
+
+    // Stage 5: convert both nets with the fitted (g, mu_0, f_max) and validate.
+    let started = Instant::now();
+    let conversion = ConversionParams {
+        g: fit.g,
+        mu_0: fit.mu_0,
+        f_max_hz: fit.f_max_hz,
+        ..config.conversion.clone()
+    };
+    let plain = simulate_and_validate(
+        &rnn,
+        &logistic_eval,
+        &conversion,
+        config,
+        stream_seed(seed, 500),
+        "plain",
+        &out_dir,
+    )?;
+    let calibrated_spiking = simulate_and_validate(
+        &calibrated,
+        &calibrated_eval,
+        &conversion,
+        config,
+        stream_seed(seed, 600),
+        "calibrated",
+        &out_dir,
+    )?;
+    timings.insert("spiking_s".into(), json!(started.elapsed().as_secs_f64()));
+
+    write_psth_csv(&out_dir.join("psth_plain.csv"), &plain.runs)?;
+    write_psth_csv(
+        &out_dir.join("psth_calibrated.csv"),
+        &calibrated_spiking.runs,
+    )?;
+
+    // Human-readable output traces: continuous and spiking output per cue value.
+    let output = task.output_unit();
+    let n_rows = calibrated_eval.traces[0].nrows();
+    write_csv(
+        &out_dir.join("output_traces.csv"),
+        &{
+            let mut h = vec!["t_ms".to_string()];
+            for cue in tasks_memory::test_cue_values() {
+                h.push(format!("continuous_{cue}"));
+                h.push(format!("spiking_{cue}"));
+            }
+            h.join(",")
+        },
+        (0..n_rows).map(|row| {
+            let mut cells = vec![row as f64 * task.dt_ms];
+            for (c, m) in calibrated_eval
+                .traces
+                .iter()
+                .zip(&calibrated_spiking.runs.mean_readouts)
+            {
+                cells.push(c[[row, output]]);
+                cells.push(m[[row, output]]);
+            }
+            cells
+        }),
+    )?;
+
+    // Acceptance.
+    let hidden = &calibrated_eval.classes[..output];
+    let logistic_hidden = &logistic_eval.classes[..output];
+    let n_sustained = logistic_hidden.iter().filter(|c| c.sustained).count();
+    let n_phasic = logistic_hidden.iter().filter(|c| c.phasic_cue).count();
+    let mut failures = Vec::new();
+    let mut check = |name: &str, ok: bool, detail: String| {
+        if !ok {
+            failures.push(format!("{name}: {detail}"));
+        }
+    };
+    let m = &logistic_eval.metrics;
+    check(
+        "continuous.delay_rms_error",
+        m.delay_rms_error <= thresholds.delay_rms_error,
+        format!("{} > {}", m.delay_rms_error, thresholds.delay_rms_error),
+    );
+    check(
+        "continuous.max_error",
+        m.max_error <= thresholds.max_error,
+        format!("{} > {}", m.max_error, thresholds.max_error),
+    );
+    check(
+        "continuous.sustained_units",
+        n_sustained >= 1,
+        format!("{n_sustained} sustained hidden units"),
+    );
+    check(
+        "continuous.phasic_cue_units",
+        n_phasic >= 1,
+        format!("{n_phasic} phasic cue hidden units"),
+    );
+    let cm = &calibrated_eval.metrics;
+    check(
+        "calibrated.delay_rms_error",
+        cm.delay_rms_error <= thresholds.delay_rms_error,
+        format!("{} > {}", cm.delay_rms_error, thresholds.delay_rms_error),
+    );
+    check(
+        "calibrated.max_error",
+        cm.max_error <= thresholds.max_error,
+        format!("{} > {}", cm.max_error, thresholds.max_error),
+    );
+    check(
+        "fit.rms",
+        fit.rms <= thresholds.fit_rms,
+        format!("{} > {}", fit.rms, thresholds.fit_rms),
+    );
+    check(
+        "fit.max_error",
+        fit.max_error <= thresholds.fit_max_error,
+        format!("{} > {}", fit.max_error, thresholds.fit_max_error),
+    );
+    for (label, eval) in [("plain", &plain), ("spiking", &calibrated_spiking)] {
+        let r = eval.runs.median_r.unwrap_or(f64::NAN);
+        let nrmse = eval.runs.median_nrmse.unwrap_or(f64::NAN);
+        check(
+            &format!("{label}.median_r"),
+            r >= thresholds.median_r,
+            format!("{r} < {}", thresholds.median_r),
+        );
+        check(
+            &format!("{label}.median_nrmse"),
+            nrmse <= thresholds.median_nrmse,
+            format!("{nrmse} > {}", thresholds.median_nrmse),
+        );
+    }
+    check(
+        "spiking.max_output_error_first_second",
+        calibrated_spiking.max_output_error_first_second
+            <= thresholds.max_output_error_first_second,
+        format!(
+            "{} > {}",
+            calibrated_spiking.max_output_error_first_second,
+            thresholds.max_output_error_first_second
+        ),
+    );
+    let passed = failures.is_empty();
+
+    let agreement_json = |eval: &SpikingEval| {
+        let mut value = json!(eval.runs.summary());
+        value["max_output_error_first_second"] = json!(eval.max_output_error_first_second);
+        value
+    };
+    let mut spiking = agreement_json(&calibrated_spiking);
+    spiking["conversion"] = json!("calibrated");
+    let summary = json!({
+        "task": "memory",
+        "seed": seed,
+        "format_version": artifact::FORMAT_VERSION,
+        "continuous": {
+            "delay_rms_error": m.delay_rms_error,
+            "max_error": m.max_error,
+            "per_value_rms": m.per_value_rms,
+            "held_values": held_values(&logistic_eval),
+            "sustained_units": n_sustained,
+            "phasic_cue_units": n_phasic,
+            "unit_classes": logistic_eval.classes,
+            "training": { "iterations": training.iterations, "final_loss": training.final_loss, "best_loss": training.best_loss },
+        },
+        "fit": {
+            "g": fit.g, "mu_0": fit.mu_0, "f_max_hz": fit.f_max_hz,
+            "rms": fit.rms, "max_error": fit.max_error, "start_rms": fit.start_rms,
+        },
+        "attractor_check": {
+            "held_values_logistic": held_values(&logistic_eval),
+            "held_values_fitted_curve": held_values(&swapped_eval),
+            "delay_rms_error_fitted_curve": swapped_eval.metrics.delay_rms_error,
+        },
+        "calibrated": {
+            "delay_rms_error": cm.delay_rms_error,
+            "max_error": cm.max_error,
+            "held_values": held_values(&calibrated_eval),
+            "unit_classes": hidden,
+            "training": { "iterations": calibration.iterations, "final_loss": calibration.final_loss },
+        },
+        "plain": agreement_json(&plain),
+        "spiking": spiking,
+        "timings_s": timings,
+        "failures": failures,
+        "passed": passed,
+    });
+    artifact::write_atomic(
+        &out_dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok((summary, passed))
+}

@@ -1,0 +1,194 @@
+//! Spiking trials for a list of input conditions, shared by the task pipelines.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use convert::metrics::{compare_runs, median_defined, UnitAgreement};
+use convert::seeds::stream_seed;
+use convert::trials::{mean_psth_hz, mean_readout, PSTH_BIN_MS};
+use convert::{run_trials, Converted};
+use iaf_sim::SpikeRecord;
+use ndarray::Array2;
+use serde::Serialize;
+use tracing::info;
+
+use crate::artifact;
+use crate::training::progress_bar;
+
+/// Trial-averaged results of one conversion over every input condition.
+pub struct SpikingRuns {
+    /// Mean read-out per condition, `(n_steps + 1, n_units)`.
+    pub mean_readouts: Vec<Array2<f64>>,
+    /// Mean PSTH per condition (Hz), `(n_bins, n_units)`.
+    pub mean_psths: Vec<Array2<f64>>,
+    /// Per-unit agreement with the continuous traces over all conditions.
+    pub agreement: Vec<UnitAgreement>,
+    /// Median per-unit Pearson r over units where it is defined.
+    pub median_r: Option<f64>,
+    /// Median per-unit NRMSE over units where it is defined.
+    pub median_nrmse: Option<f64>,
+    /// Highest population rate in any 10 ms bin of the mean PSTHs (Hz).
+    pub max_rate_hz: f64,
+    /// Mean ISI coefficient of variation over neurons with at least 3 spikes in the first
+    /// trial of each condition.
+    pub mean_isi_cv: Option<f64>,
+}
+
+/// Serialisable view of the agreement numbers.
+#[derive(Serialize)]
+pub struct AgreementSummary<'a> {
+    /// Median r.
+    pub median_r: Option<f64>,
+    /// Median NRMSE.
+    pub median_nrmse: Option<f64>,
+    /// Highest 10 ms population rate (Hz).
+    pub max_population_rate_hz: f64,
+    /// Mean ISI CV.
+    pub mean_isi_cv: Option<f64>,
+    /// Per-unit agreement.
+    pub units: &'a [UnitAgreement],
+}
+
+impl SpikingRuns {
+    /// The agreement numbers for a summary.
+    pub fn summary(&self) -> AgreementSummary<'_> {
+        AgreementSummary {
+            median_r: self.median_r,
+            median_nrmse: self.median_nrmse,
+            max_population_rate_hz: self.max_rate_hz,
+            mean_isi_cv: self.mean_isi_cv,
+            units: &self.agreement,
+        }
+    }
+}
+
+/// Writes the mean PSTHs as CSV: one row per condition and 10 ms bin, one column per unit.
+pub fn write_psth_csv(path: &Path, runs: &SpikingRuns) -> Result<()> {
+    let n_units = runs.mean_psths.first().map_or(0, |p| p.ncols());
+    let mut text = String::from("condition,bin_start_ms");
+    for unit in 0..n_units {
+        text.push_str(&format!(",rate_hz_{unit}"));
+    }
+    text.push('\n');
+    for (condition_idx, psth) in runs.mean_psths.iter().enumerate() {
+        for (bin_idx, row) in psth.outer_iter().enumerate() {
+            text.push_str(&format!("{condition_idx},{}", bin_idx as f64 * PSTH_BIN_MS));
+            for rate in row {
+                text.push_str(&format!(",{rate}"));
+            }
+            text.push('\n');
+        }
+    }
+    artifact::write_atomic(path, text.as_bytes())
+}
+
+/// ISI coefficients of variation of every neuron with at least 3 spikes.
+pub fn isi_cvs(record: &SpikeRecord, n_neurons: usize) -> Vec<f64> {
+    let mut last_spike: Vec<Option<u64>> = vec![None; n_neurons];
+    let mut sums: Vec<(f64, f64, usize)> = vec![(0.0, 0.0, 0); n_neurons];
+    for (&step, &neuron) in record.steps.iter().zip(&record.neurons) {
+        let neuron = neuron as usize;
+        if let Some(previous) = last_spike[neuron] {
+            let isi = (step - previous) as f64;
+            let entry = &mut sums[neuron];
+            entry.0 += isi;
+            entry.1 += isi * isi;
+            entry.2 += 1;
+        }
+        last_spike[neuron] = Some(step);
+    }
+    sums.iter()
+        .filter(|(_, _, n)| *n >= 2)
+        .map(|&(sum, sum_sq, n)| {
+            let mean = sum / n as f64;
+            let variance = (sum_sq / n as f64 - mean * mean).max(0.0);
+            variance.sqrt() / mean
+        })
+        .collect()
+}
+
+/// Runs `n_trials` spiking trials for each input condition and compares the trial averages
+/// with the continuous traces in 10 ms bins. The first trial of each condition keeps its
+/// spikes, written to `out_dir/spikes_<label>_<condition>.bin`.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_conditions(
+    converted: &Converted,
+    inputs: &[Array2<f64>],
+    continuous: &[Array2<f64>],
+    n_trials: usize,
+    seed: u64,
+    label: &str,
+    out_dir: &Path,
+) -> Result<SpikingRuns> {
+    let started = Instant::now();
+    info!(
+        conversion = label,
+        neurons = converted.network.n_neurons(),
+        synapses = converted.network.n_synapses(),
+        conditions = inputs.len(),
+        n_trials,
+        "spiking simulation started"
+    );
+    let bar = progress_bar(inputs.len() as u64, label);
+    let mut mean_readouts = Vec::new();
+    let mut mean_psths = Vec::new();
+    let mut cvs = Vec::new();
+    for (condition_idx, condition_inputs) in inputs.iter().enumerate() {
+        let trials = run_trials(
+            converted,
+            condition_inputs.view(),
+            stream_seed(seed, condition_idx as u64),
+            n_trials,
+            1,
+        )?;
+        mean_readouts.push(mean_readout(&trials));
+        mean_psths.push(mean_psth_hz(&trials));
+        if let Some(spikes) = &trials[0].spikes {
+            cvs.extend(isi_cvs(spikes, converted.network.n_neurons()));
+            artifact::save(
+                &out_dir.join(format!("spikes_{label}_{condition_idx}.bin")),
+                "spike record",
+                spikes,
+            )?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // Agreement per unit over all conditions, in 10 ms bins of the continuous grid.
+    let bin_steps = (10.0 / converted.rnn.config.dt_ms).round().max(1.0) as usize;
+    let continuous_views: Vec<_> = continuous.iter().map(|t| t.view()).collect();
+    let spiking_views: Vec<_> = mean_readouts.iter().map(|t| t.view()).collect();
+    let agreement = compare_runs(&continuous_views, &spiking_views, bin_steps);
+    let median_r = median_defined(agreement.iter().map(|a| a.pearson_r));
+    let median_nrmse = median_defined(agreement.iter().map(|a| a.nrmse));
+    let max_rate_hz = mean_psths
+        .iter()
+        .flat_map(|p| p.iter().copied())
+        .fold(0.0, f64::max);
+    let mean_isi_cv = (!cvs.is_empty()).then(|| cvs.iter().sum::<f64>() / cvs.len() as f64);
+    info!(
+        conversion = label,
+        median_r,
+        median_nrmse,
+        max_rate_hz,
+        mean_isi_cv,
+        seconds = started.elapsed().as_secs_f64(),
+        "spiking simulation finished"
+    );
+    artifact::save(
+        &out_dir.join(format!("spiking_{label}.bin")),
+        "spiking readouts",
+        &(&mean_readouts, &mean_psths),
+    )?;
+    Ok(SpikingRuns {
+        mean_readouts,
+        mean_psths,
+        agreement,
+        median_r,
+        median_nrmse,
+        max_rate_hz,
+        mean_isi_cv,
+    })
+}

@@ -1,0 +1,483 @@
+//! The wrist step-tracking pipeline: tabulate the spiking activation (method b), train with
+//! it, convert, simulate and validate, beside a control net trained with the logistic.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use convert::seeds::stream_seed;
+use convert::{tabulate_activation, ActivationTable, ConversionParams, TableConfig};
+use ndarray::{Array1, Array2, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rnn_core::{Activation, Rnn, RnnConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tasks_wrist::{architecture, UnitGroup, WristMetrics, WristTaskParams};
+use tracing::info;
+
+use crate::artifact;
+use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
+use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
+
+/// Everything the wrist reproduction needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WristConfig {
+    /// Task timeline, inputs and templates.
+    pub task: WristTaskParams,
+    /// Tabulation of `Phi` (method b).
+    pub table: TableConfig,
+    /// Conversion with the fixed `(g, mu_0, f_max)` that `Phi` was measured with.
+    pub conversion: ConversionParams,
+    /// Delay of synapses onto motoneuron pools (ms); other synapses use `conversion.delay_ms`.
+    pub motoneuron_delay_ms: f64,
+    /// Training of each net.
+    pub training: TrainingSettings,
+    /// Training seeds tried for each net; the one with the lowest test loss is kept.
+    pub n_training_seeds: usize,
+    /// Spiking trials of the test trial.
+    pub n_trials: usize,
+    /// Acceptance thresholds of the spiking net.
+    pub thresholds: WristThresholds,
+}
+
+/// Acceptance thresholds of the wrist spiking net; the continuous criteria are those of
+/// `tasks_wrist::WristCriteria`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WristThresholds {
+    /// Lowest median per-unit r.
+    pub median_r: f64,
+    /// Highest median per-unit NRMSE.
+    pub median_nrmse: f64,
+    /// Highest population rate in a 10 ms bin (Hz).
+    pub max_rate_hz: f64,
+    /// Range of the mean ISI coefficient of variation.
+    pub isi_cv_range: (f64, f64),
+    /// Whether the continuous criteria of the method (b) net are gated.
+    pub gate_continuous: bool,
+}
+
+impl WristConfig {
+    /// The full reproduction.
+    pub fn full() -> WristConfig {
+        let conversion = ConversionParams::default();
+        WristConfig {
+            task: WristTaskParams::default(),
+            table: TableConfig::default(),
+            conversion,
+            motoneuron_delay_ms: 10.0,
+            training: TrainingSettings {
+                iterations: 5000,
+                batch_size: 8,
+                learning_rate: 2e-3,
+                clip_norm: 1.0,
+                target_loss: None,
+                checkpoint_every: 500,
+            },
+            n_training_seeds: 1,
+            n_trials: 20,
+            thresholds: WristThresholds {
+                median_r: 0.9,
+                median_nrmse: 0.15,
+                max_rate_hz: 150.0,
+                isi_cv_range: (0.3, 1.2),
+                gate_continuous: true,
+            },
+        }
+    }
+
+    /// A smaller run for regression checks.
+    pub fn quick() -> WristConfig {
+        let mut config = WristConfig::full();
+        config.training.iterations = 800;
+        config.table.n_seeds = 1;
+        config.table.x_step = 0.1;
+        config.n_trials = 6;
+        config.thresholds.median_r = 0.8;
+        config.thresholds.median_nrmse = 0.2;
+        config.thresholds.gate_continuous = false;
+        config
+    }
+}
+
+struct TrainedNet {
+    rnn: Rnn,
+    outcome: TrainingOutcome,
+    trace: Array2<f64>,
+    metrics: WristMetrics,
+    test_loss: f64,
+}
+
+fn train_wrist_net(
+    config: &WristConfig,
+    activation: Activation,
+    seed: u64,
+    label: &str,
+    out_dir: &Path,
+) -> Result<TrainedNet> {
+    let task = &config.task;
+    let arch = architecture();
+    let test_trial = tasks_wrist::test_trial(task)?;
+    let holds = tasks_wrist::test_holds_ms(task);
+    let mut best: Option<TrainedNet> = None;
+    for seed_idx in 0..config.n_training_seeds.max(1) {
+        let run_seed = stream_seed(seed, seed_idx as u64);
+        let mut rnn_config = RnnConfig::new(task.n_units(), task.n_inputs());
+        rnn_config.dt_ms = task.dt_ms;
+        rnn_config.activation = activation.clone();
+        rnn_config.mask = Some(arch.mask.clone());
+        rnn_config.signs = Some(arch.signs.clone());
+        rnn_config.input_mask = Some(arch.input_mask.clone());
+        rnn_config.train_y0 = false;
+        rnn_config.y0_init = 0.05;
+        let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(run_seed, 0));
+        let mut rnn = Rnn::new_using(rnn_config, &mut init_rng)?;
+
+        let batch_size = config.training.batch_size;
+        let trial_seed = stream_seed(run_seed, 1);
+        let mut sample_batch = |iteration: usize| {
+            (0..batch_size)
+                .map(|trial_idx| {
+                    let index = (iteration * batch_size + trial_idx) as u64;
+                    let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(trial_seed, index));
+                    Ok(tasks_wrist::sample_wrist_trial(task, &mut rng)?)
+                })
+                .collect()
+        };
+        let stage = format!("{label}-{seed_idx}");
+        let outcome = train_with_checkpoints(
+            &mut rnn,
+            &config.training,
+            &stage,
+            &out_dir.join(format!("rnn_{stage}.bin")),
+            &mut sample_batch,
+        )?;
+        let trace = rnn.simulate(test_trial.inputs.view())?;
+        let metrics = tasks_wrist::wrist_metrics(trace.view(), rnn.w.view(), task, &holds)?;
+        let test_loss = rnn.loss(std::slice::from_ref(&test_trial))?;
+        info!(
+            net = %stage,
+            test_loss,
+            median_pool_nrmse = metrics.median_pool_nrmse,
+            max_pool_nrmse = metrics.max_pool_nrmse,
+            accepted = metrics.accepted(),
+            "wrist net evaluated"
+        );
+        let candidate = TrainedNet {
+            rnn,
+            outcome,
+            trace,
+            metrics,
+            test_loss,
+        };
+        best = match best {
+            Some(previous) if previous.test_loss <= candidate.test_loss => Some(previous),
+            _ => Some(candidate),
+        };
+    }
+    let best = best.expect("at least one training seed");
+    artifact::save(&out_dir.join(format!("rnn_{label}.bin")), "rnn", &best.rnn)?;
+    Ok(best)
+}
+
+/// Median over motoneuron pools of `RMS(yhat - template) / (max template - min template)`,
+/// with row `n + 1` of `trace` compared with row `n` of the test trial's targets.
+fn motoneuron_template_nrmse(trace: &Array2<f64>, targets: &Array2<f64>) -> Result<f64> {
+    let pools: Vec<usize> = UnitGroup::MnFlexor
+        .units()
+        .chain(UnitGroup::MnExtensor.units())
+        .collect();
+    let mut values = Vec::new();
+    for unit in pools {
+        let y: Array1<f64> = trace
+            .index_axis(Axis(1), unit)
+            .slice(ndarray::s![1..])
+            .to_owned();
+        let template = targets.index_axis(Axis(1), unit);
+        values.push(tasks_wrist::template_nrmse(y.view(), template)?);
+    }
+    convert::metrics::median_defined(values.into_iter().map(Some)).context("no motoneuron pools")
+}
+
+fn convert_and_simulate(
+    config: &WristConfig,
+    net: &TrainedNet,
+    table: &ActivationTable,
+    seed: u64,
+    label: &str,
+    out_dir: &Path,
+) -> Result<(SpikingRuns, f64, f64)> {
+    let task = &config.task;
+    let test_trial = tasks_wrist::test_trial(task)?;
+    let delays: Vec<f64> = (0..task.n_units())
+        .map(|unit| {
+            if UnitGroup::MnFlexor.units().contains(&unit)
+                || UnitGroup::MnExtensor.units().contains(&unit)
+            {
+                config.motoneuron_delay_ms
+            } else {
+                config.conversion.delay_ms
+            }
+        })
+        .collect();
+    let conversion = ConversionParams {
+        g: table.g,
+        mu_0: table.mu_0,
+        f_max_hz: table.f_max_hz,
+        target_delay_ms: Some(delays),
+        ..config.conversion.clone()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 0));
+    let converted = convert::convert(&net.rnn, &conversion, &mut rng)?;
+    let runs = simulate_conditions(
+        &converted,
+        std::slice::from_ref(&test_trial.inputs),
+        std::slice::from_ref(&net.trace),
+        config.n_trials,
+        stream_seed(seed, 1),
+        label,
+        out_dir,
+    )?;
+    let mn_nrmse = motoneuron_template_nrmse(&runs.mean_readouts[0], &test_trial.targets)?;
+    let mn_nrmse_continuous = motoneuron_template_nrmse(&net.trace, &test_trial.targets)?;
+    info!(
+        conversion = label,
+        mn_nrmse, mn_nrmse_continuous, "motoneuron pools compared with templates"
+    );
+    Ok((runs, mn_nrmse, mn_nrmse_continuous))
+}
+
+fn write_traces_csv(
+    path: &Path,
+    continuous: &Array2<f64>,
+    spiking: &Array2<f64>,
+    dt_ms: f64,
+) -> Result<()> {
+    let n_units = continuous.ncols();
+    let mut text = String::from("t_ms");
+    for unit in 0..n_units {
+        text.push_str(&format!(",continuous_{unit},spiking_{unit}"));
+    }
+    text.push('\n');
+    for (row_idx, (c, s)) in continuous
+        .outer_iter()
+        .zip(spiking.outer_iter())
+        .enumerate()
+    {
+        text.push_str(&format!("{}", row_idx as f64 * dt_ms));
+        for (a, b) in c.iter().zip(s.iter()) {
+            text.push_str(&format!(",{a},{b}"));
+        }
+        text.push('\n');
+    }
+    artifact::write_atomic(path, text.as_bytes())
+}
+
+/// Runs the wrist reproduction into `out_dir/wrist`; returns the summary and whether every
+/// threshold passed.
+pub fn reproduce(
+    config: &WristConfig,
+    seed: u64,
+    out_root: &Path,
+) -> Result<(serde_json::Value, bool)> {
+    let out_dir = out_root.join("wrist");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("failed to create {}", out_dir.display()))?;
+    let mut timings = serde_json::Map::new();
+
+    // Stage 1: method (b), tabulate Phi from the spiking neurons.
+    let started = Instant::now();
+    let c = &config.conversion;
+    info!(
+        g = c.g,
+        mu_0 = c.mu_0,
+        f_max_hz = c.f_max_hz,
+        "tabulating the spiking activation"
+    );
+    let table = tabulate_activation(
+        &c.neuron,
+        c.g,
+        c.mu_0,
+        c.f_max_hz,
+        &config.table,
+        stream_seed(seed, 1),
+    )?;
+    artifact::save(&out_dir.join("activation.bin"), "activation table", &table)?;
+    let siegert_rms = (table
+        .phi_measured
+        .iter()
+        .zip(&table.phi_siegert)
+        .map(|(m, s)| (m - s).powi(2))
+        .sum::<f64>()
+        / table.x.len() as f64)
+        .sqrt();
+    let phi_at_zero = table.activation.value(0.0);
+    let phi_crossing_one = table
+        .x
+        .iter()
+        .zip(&table.phi_measured)
+        .find(|(_, p)| **p >= 1.0)
+        .map(|(x, _)| *x);
+    info!(
+        siegert_rms,
+        phi_at_zero,
+        ?phi_crossing_one,
+        "spiking activation tabulated"
+    );
+    let mut text = String::from("x,phi_measured,phi_siegert,phi_table\n");
+    for ((x, m), s) in table
+        .x
+        .iter()
+        .zip(&table.phi_measured)
+        .zip(&table.phi_siegert)
+    {
+        text.push_str(&format!("{x},{m},{s},{}\n", table.activation.value(*x)));
+    }
+    artifact::write_atomic(&out_dir.join("phi.csv"), text.as_bytes())?;
+    timings.insert("tabulate_s".into(), json!(started.elapsed().as_secs_f64()));
+
+    // Stage 2: train with Phi, and the control with the logistic.
+    let started = Instant::now();
+    let phi = Activation::Tabulated(table.activation.clone());
+    let method_b = train_wrist_net(config, phi, stream_seed(seed, 2), "phi", &out_dir)?;
+    timings.insert("train_phi_s".into(), json!(started.elapsed().as_secs_f64()));
+    let started = Instant::now();
+    let control = train_wrist_net(
+        config,
+        Activation::Logistic,
+        stream_seed(seed, 3),
+        "logistic",
+        &out_dir,
+    )?;
+    timings.insert(
+        "train_control_s".into(),
+        json!(started.elapsed().as_secs_f64()),
+    );
+
+    // Stage 3: convert both with the same (g, mu_0, f_max) and simulate.
+    let started = Instant::now();
+    let (spiking, mn_nrmse, mn_nrmse_continuous) = convert_and_simulate(
+        config,
+        &method_b,
+        &table,
+        stream_seed(seed, 4),
+        "phi",
+        &out_dir,
+    )?;
+    let (control_spiking, control_mn_nrmse, control_mn_nrmse_continuous) = convert_and_simulate(
+        config,
+        &control,
+        &table,
+        stream_seed(seed, 5),
+        "control",
+        &out_dir,
+    )?;
+    timings.insert("spiking_s".into(), json!(started.elapsed().as_secs_f64()));
+    write_psth_csv(&out_dir.join("psth_phi.csv"), &spiking)?;
+    write_psth_csv(&out_dir.join("psth_control.csv"), &control_spiking)?;
+    write_traces_csv(
+        &out_dir.join("traces_phi.csv"),
+        &method_b.trace,
+        &spiking.mean_readouts[0],
+        config.task.dt_ms,
+    )?;
+    write_traces_csv(
+        &out_dir.join("traces_control.csv"),
+        &control.trace,
+        &control_spiking.mean_readouts[0],
+        config.task.dt_ms,
+    )?;
+
+    // Acceptance.
+    let t = &config.thresholds;
+    let mut failures: Vec<String> = Vec::new();
+    if t.gate_continuous {
+        failures.extend(
+            method_b
+                .metrics
+                .failed_criteria()
+                .into_iter()
+                .map(|f| format!("continuous: {f}")),
+        );
+    }
+    let r = spiking.median_r.unwrap_or(f64::NAN);
+    let nrmse = spiking.median_nrmse.unwrap_or(f64::NAN);
+    let r_passed = r >= t.median_r;
+    if !r_passed {
+        failures.push(format!("spiking.median_r: {r} < {}", t.median_r));
+    }
+    let nrmse_passed = nrmse <= t.median_nrmse;
+    if !nrmse_passed {
+        failures.push(format!(
+            "spiking.median_nrmse: {nrmse} > {}",
+            t.median_nrmse
+        ));
+    }
+    let control_beaten = mn_nrmse < control_mn_nrmse;
+    if !control_beaten {
+        failures.push(format!(
+            "spiking.mn_nrmse: method (b) {mn_nrmse} is not below the control's {control_mn_nrmse}"
+        ));
+    }
+    let rates_plausible = spiking.max_rate_hz <= t.max_rate_hz;
+    if !rates_plausible {
+        failures.push(format!(
+            "spiking.max_population_rate_hz: {} > {}",
+            spiking.max_rate_hz, t.max_rate_hz
+        ));
+    }
+    match spiking.mean_isi_cv {
+        Some(cv) if cv >= t.isi_cv_range.0 && cv <= t.isi_cv_range.1 => {}
+        other => failures.push(format!(
+            "spiking.mean_isi_cv: {other:?} outside {:?}",
+            t.isi_cv_range
+        )),
+    }
+    let passed = failures.is_empty();
+
+    let net_json = |net: &TrainedNet| {
+        json!({
+            "mn_template_nrmse": net.metrics.median_pool_nrmse,
+            "max_pool_nrmse": net.metrics.max_pool_nrmse,
+            "nonpreferred_max": net.metrics.pools.iter().map(|p| p.nonpreferred_max).fold(0.0, f64::max),
+            "median_cm_rm_onset_ms": net.metrics.median_cm_rm_onset_ms,
+            "median_pool_onset_ms": net.metrics.median_pool_onset_ms,
+            "n_reciprocal_pathways": net.metrics.n_reciprocal_pathways,
+            "accepted": net.metrics.accepted(),
+            "failed_criteria": net.metrics.failed_criteria(),
+            "test_loss": net.test_loss,
+            "training": { "iterations": net.outcome.iterations, "final_loss": net.outcome.final_loss, "best_loss": net.outcome.best_loss },
+            "metrics": net.metrics,
+        })
+    };
+    let mut spiking_json = json!(spiking.summary());
+    spiking_json["mn_nrmse"] = json!(mn_nrmse);
+    spiking_json["mn_nrmse_continuous"] = json!(mn_nrmse_continuous);
+    let mut control_json = json!(control_spiking.summary());
+    control_json["mn_nrmse"] = json!(control_mn_nrmse);
+    control_json["mn_nrmse_continuous"] = json!(control_mn_nrmse_continuous);
+    control_json["continuous"] = net_json(&control);
+    let summary = json!({
+        "task": "wrist",
+        "seed": seed,
+        "format_version": artifact::FORMAT_VERSION,
+        "activation": {
+            "g": table.g, "mu_0": table.mu_0, "f_max_hz": table.f_max_hz,
+            "rms_measured_vs_siegert": siegert_rms,
+            "phi_at_zero": phi_at_zero,
+            "first_x_with_phi_above_one": phi_crossing_one,
+            "upper_limit": table.activation.upper_limit(),
+        },
+        "continuous": net_json(&method_b),
+        "spiking": spiking_json,
+        "control": control_json,
+        "timings_s": timings,
+        "failures": failures,
+        "passed": passed,
+    });
+    artifact::write_atomic(
+        &out_dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok((summary, passed))
+}
