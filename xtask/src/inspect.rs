@@ -39,6 +39,17 @@ pub fn inspect(path: &Path) -> Result<()> {
                 rnn.n_inputs()
             );
             println!("dt: {} ms, activation: {activation}", rnn.config.dt_ms);
+            let max_weight = rnn.w.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+            println!("max |W|: {max_weight:.4}");
+            if rnn.n_units() <= 12 {
+                println!("W (rows post, columns pre):");
+                for row in rnn.w.outer_iter() {
+                    let cells: Vec<String> = row.iter().map(|w| format!("{w:8.3}")).collect();
+                    println!("  {}", cells.join(" "));
+                }
+                let biases: Vec<String> = rnn.b.iter().map(|b| format!("{b:.3}")).collect();
+                println!("b: {}", biases.join(" "));
+            }
         }
         "f-I fit" => {
             let fit: FitResult = artifact::decode(&bytes, "f-I fit").with_context(decode_error)?;

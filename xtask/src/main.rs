@@ -4,10 +4,12 @@ mod artifact;
 mod inspect;
 mod memory;
 mod reference;
+mod report;
 mod spiking;
 mod training;
 mod wrist;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -56,6 +58,10 @@ enum Command {
         /// Configuration file (JSON) replacing the built-in defaults of the task.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Load networks trained by an earlier run into the same folder instead of training
+        /// again (the run is then only as reproducible as that earlier run).
+        #[arg(long)]
+        reuse_trained: bool,
         /// Worker threads (default: all cores); results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -79,6 +85,7 @@ fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Err(err) = run(Cli::parse()) {
         error!("{err:#}");
@@ -97,8 +104,10 @@ fn run(cli: Cli) -> Result<()> {
             check_reference,
             write_reference,
             config,
+            reuse_trained,
             threads,
         } => {
+            training::REUSE_TRAINED.store(reuse_trained, std::sync::atomic::Ordering::Relaxed);
             if let Some(n) = threads {
                 if n == 0 {
                     bail!("invalid --threads 0: give at least 1");

@@ -74,6 +74,8 @@ impl MemoryConfig {
                 batch_size: 16,
                 learning_rate: 2e-3,
                 clip_norm: 1.0,
+                decay_start_fraction: 0.6,
+                final_learning_rate: 2e-4,
                 target_loss: None,
                 checkpoint_every: 1000,
             },
@@ -82,6 +84,8 @@ impl MemoryConfig {
                 batch_size: 16,
                 learning_rate: 1e-3,
                 clip_norm: 1.0,
+                decay_start_fraction: 0.6,
+                final_learning_rate: 2e-4,
                 target_loss: None,
                 checkpoint_every: 500,
             },
@@ -198,18 +202,24 @@ fn simulate_and_validate(
 ) -> Result<SpikingEval> {
     let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 0));
     let converted = convert::convert(rnn, conversion, &mut rng)?;
+    // ISI CV over the delay from cue offset + 500 ms, where the memory states are steady.
+    let task = &config.task;
+    let substeps = converted.substeps as u64;
+    let steady_from = ((task.baseline_ms + task.cue_ms + 500.0) / task.dt_ms).round() as u64;
+    let trial_end = reference.inputs[0].nrows() as u64;
+    let cv_windows = [steady_from * substeps..trial_end * substeps];
     let runs = simulate_conditions(
         &converted,
         &reference.inputs,
         &reference.traces,
         config.n_trials,
         stream_seed(seed, 1),
+        &cv_windows,
         label,
         out_dir,
     )?;
 
     // Output error from cue offset + 100 ms to cue offset + 1100 ms, in 10 ms bins.
-    let task = &config.task;
     let output = task.output_unit();
     let bin_steps = (10.0 / task.dt_ms).round() as usize;
     let first = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
@@ -242,6 +252,28 @@ fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = Vec<f64>>) ->
         text.push('\n');
     }
     artifact::write_atomic(path, text.as_bytes())
+}
+
+/// Writes every unit's continuous activity for each test cue value.
+fn write_continuous_csv(path: &Path, eval: &ContinuousEval, dt_ms: f64) -> Result<()> {
+    let n_units = eval.traces.first().map_or(0, |t| t.ncols());
+    let header = std::iter::once("cue,t_ms".to_string())
+        .chain((0..n_units).map(|unit| format!("y_{unit}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cues = tasks_memory::test_cue_values();
+    let rows = eval.traces.iter().zip(cues).flat_map(|(trace, cue)| {
+        trace
+            .outer_iter()
+            .enumerate()
+            .map(move |(row_idx, y)| {
+                let mut cells = vec![cue, row_idx as f64 * dt_ms];
+                cells.extend(y.iter().copied());
+                cells
+            })
+            .collect::<Vec<_>>()
+    });
+    write_csv(path, &header, rows)
 }
 
 fn held_values(eval: &ContinuousEval) -> Vec<f64> {
@@ -361,6 +393,16 @@ pub fn reproduce(
     )?;
     timings.insert("spiking_s".into(), json!(started.elapsed().as_secs_f64()));
 
+    write_continuous_csv(
+        &out_dir.join("continuous_logistic.csv"),
+        &logistic_eval,
+        task.dt_ms,
+    )?;
+    write_continuous_csv(
+        &out_dir.join("continuous_calibrated.csv"),
+        &calibrated_eval,
+        task.dt_ms,
+    )?;
     write_psth_csv(&out_dir.join("psth_plain.csv"), &plain.runs)?;
     write_psth_csv(
         &out_dir.join("psth_calibrated.csv"),

@@ -1,5 +1,6 @@
 //! Spiking trials for a list of input conditions, shared by the task pipelines.
 
+use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
@@ -30,8 +31,8 @@ pub struct SpikingRuns {
     pub median_nrmse: Option<f64>,
     /// Highest population rate in any 10 ms bin of the mean PSTHs (Hz).
     pub max_rate_hz: f64,
-    /// Mean ISI coefficient of variation over neurons with at least 3 spikes in the first
-    /// trial of each condition.
+    /// Mean ISI coefficient of variation over neurons and stationary windows with at least 3
+    /// spikes, in the first trial of each condition.
     pub mean_isi_cv: Option<f64>,
 }
 
@@ -83,34 +84,44 @@ pub fn write_psth_csv(path: &Path, runs: &SpikingRuns) -> Result<()> {
     artifact::write_atomic(path, text.as_bytes())
 }
 
-/// ISI coefficients of variation of every neuron with at least 3 spikes.
-pub fn isi_cvs(record: &SpikeRecord, n_neurons: usize) -> Vec<f64> {
-    let mut last_spike: Vec<Option<u64>> = vec![None; n_neurons];
-    let mut sums: Vec<(f64, f64, usize)> = vec![(0.0, 0.0, 0); n_neurons];
-    for (&step, &neuron) in record.steps.iter().zip(&record.neurons) {
-        let neuron = neuron as usize;
-        if let Some(previous) = last_spike[neuron] {
-            let isi = (step - previous) as f64;
-            let entry = &mut sums[neuron];
-            entry.0 += isi;
-            entry.1 += isi * isi;
-            entry.2 += 1;
+/// ISI coefficients of variation, one per neuron and window with at least 3 spikes in the
+/// window. `windows` are half-open ranges of simulation steps in which the rates are roughly
+/// stationary, because over a whole trial the switches between silence and firing alone
+/// would inflate the CV.
+pub fn isi_cvs(record: &SpikeRecord, n_neurons: usize, windows: &[Range<u64>]) -> Vec<f64> {
+    let mut cvs = Vec::new();
+    for window in windows {
+        let mut last_spike: Vec<Option<u64>> = vec![None; n_neurons];
+        let mut sums: Vec<(f64, f64, usize)> = vec![(0.0, 0.0, 0); n_neurons];
+        let spikes = record.steps.iter().zip(&record.neurons);
+        for (&step, &neuron) in spikes.filter(|(step, _)| window.contains(step)) {
+            let neuron = neuron as usize;
+            if let Some(previous) = last_spike[neuron] {
+                let isi = (step - previous) as f64;
+                let entry = &mut sums[neuron];
+                entry.0 += isi;
+                entry.1 += isi * isi;
+                entry.2 += 1;
+            }
+            last_spike[neuron] = Some(step);
         }
-        last_spike[neuron] = Some(step);
+        cvs.extend(
+            sums.iter()
+                .filter(|(_, _, n)| *n >= 2)
+                .map(|&(sum, sum_sq, n)| {
+                    let mean = sum / n as f64;
+                    let variance = (sum_sq / n as f64 - mean * mean).max(0.0);
+                    variance.sqrt() / mean
+                }),
+        );
     }
-    sums.iter()
-        .filter(|(_, _, n)| *n >= 2)
-        .map(|&(sum, sum_sq, n)| {
-            let mean = sum / n as f64;
-            let variance = (sum_sq / n as f64 - mean * mean).max(0.0);
-            variance.sqrt() / mean
-        })
-        .collect()
+    cvs
 }
 
 /// Runs `n_trials` spiking trials for each input condition and compares the trial averages
 /// with the continuous traces in 10 ms bins. The first trial of each condition keeps its
-/// spikes, written to `out_dir/spikes_<label>_<condition>.bin`.
+/// spikes, written to `out_dir/spikes_<label>_<condition>.bin`; their ISI CV is measured in
+/// `cv_windows` (simulation steps).
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_conditions(
     converted: &Converted,
@@ -118,6 +129,7 @@ pub fn simulate_conditions(
     continuous: &[Array2<f64>],
     n_trials: usize,
     seed: u64,
+    cv_windows: &[Range<u64>],
     label: &str,
     out_dir: &Path,
 ) -> Result<SpikingRuns> {
@@ -145,7 +157,7 @@ pub fn simulate_conditions(
         mean_readouts.push(mean_readout(&trials));
         mean_psths.push(mean_psth_hz(&trials));
         if let Some(spikes) = &trials[0].spikes {
-            cvs.extend(isi_cvs(spikes, converted.network.n_neurons()));
+            cvs.extend(isi_cvs(spikes, converted.network.n_neurons(), cv_windows));
             artifact::save(
                 &out_dir.join(format!("spikes_{label}_{condition_idx}.bin")),
                 "spike record",

@@ -1,6 +1,7 @@
 //! Training runs with progress, periodic logs and checkpoints of the last good network.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,11 +22,20 @@ pub struct TrainingSettings {
     pub learning_rate: f64,
     /// Global gradient-norm clip.
     pub clip_norm: f64,
+    /// Fraction of the iterations after which the learning rate decays.
+    pub decay_start_fraction: f64,
+    /// Learning rate reached at the last iteration, by geometric decay from
+    /// `learning_rate` after `decay_start_fraction`.
+    pub final_learning_rate: f64,
     /// Stop early below this loss.
     pub target_loss: Option<f64>,
     /// Iterations between checkpoints and log lines.
     pub checkpoint_every: usize,
 }
+
+/// When set, a stage whose network and training record exist in the output folder loads them
+/// instead of training again (`reproduce --reuse-trained`).
+pub static REUSE_TRAINED: AtomicBool = AtomicBool::new(false);
 
 /// What a training stage did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +78,16 @@ pub fn train_with_checkpoints(
         clip_norm: settings.clip_norm,
         ..AdamConfig::default()
     };
+    let record = checkpoint.with_extension("training.json");
+    if REUSE_TRAINED.load(Ordering::Relaxed) && record.exists() && checkpoint.exists() {
+        *rnn = artifact::load(checkpoint, "rnn")?;
+        let text = std::fs::read_to_string(&record)
+            .with_context(|| format!("failed to read {}", record.display()))?;
+        let outcome: TrainingOutcome = serde_json::from_str(&text)
+            .with_context(|| format!("invalid training record {}", record.display()))?;
+        info!(stage = label, path = %checkpoint.display(), "reusing the trained network");
+        return Ok(outcome);
+    }
     let mut adam = Adam::new(adam_config, rnn)?;
     info!(
         stage = label,
@@ -79,7 +99,16 @@ pub fn train_with_checkpoints(
     let mut loss_history = Vec::with_capacity(settings.iterations);
     let mut best_loss = f64::INFINITY;
 
+    let decay_start = (settings.decay_start_fraction * settings.iterations as f64) as usize;
     for iteration in 0..settings.iterations {
+        // Learning-rate schedule: constant, then geometric decay to the final rate.
+        if iteration >= decay_start && settings.iterations > decay_start + 1 {
+            let progress =
+                (iteration - decay_start) as f64 / (settings.iterations - decay_start - 1) as f64;
+            let ratio = settings.final_learning_rate / settings.learning_rate;
+            adam.set_learning_rate(settings.learning_rate * ratio.powf(progress))?;
+        }
+
         // Gradient of this iteration's minibatch.
         let batch = sample_batch(iteration)?;
         let step = rnn
@@ -128,10 +157,12 @@ pub fn train_with_checkpoints(
         best_loss,
         "training finished"
     );
-    Ok(TrainingOutcome {
+    let outcome = TrainingOutcome {
         iterations: loss_history.len(),
         final_loss,
         loss_history,
         best_loss,
-    })
+    };
+    artifact::write_atomic(&record, serde_json::to_string(&outcome)?.as_bytes())?;
+    Ok(outcome)
 }

@@ -71,6 +71,8 @@ impl WristConfig {
                 batch_size: 8,
                 learning_rate: 2e-3,
                 clip_norm: 1.0,
+                decay_start_fraction: 0.6,
+                final_learning_rate: 2e-4,
                 target_loss: None,
                 checkpoint_every: 500,
             },
@@ -229,12 +231,23 @@ fn convert_and_simulate(
     };
     let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 0));
     let converted = convert::convert(&net.rnn, &conversion, &mut rng)?;
+    // ISI CV over each hold from step + 300 ms on, where the rates are steady.
+    let timeline = tasks_wrist::WristTimeline::new(task, &tasks_wrist::test_holds_ms(task))?;
+    let substeps = converted.substeps as u64;
+    let settle_steps = (300.0 / task.dt_ms).round() as usize;
+    let cv_windows: Vec<_> = (0..timeline.n_target_steps())
+        .map(|k| {
+            let rows = timeline.hold_rows(k, settle_steps);
+            rows.start as u64 * substeps..rows.end as u64 * substeps
+        })
+        .collect();
     let runs = simulate_conditions(
         &converted,
         std::slice::from_ref(&test_trial.inputs),
         std::slice::from_ref(&net.trace),
         config.n_trials,
         stream_seed(seed, 1),
+        &cv_windows,
         label,
         out_dir,
     )?;

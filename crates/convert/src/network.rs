@@ -170,12 +170,13 @@ impl ConversionParams {
             }
             ConnectivityRule::AllToAll => {}
         }
-        let delays =
-            std::iter::once(self.delay_ms).chain(self.target_delay_ms.iter().flatten().copied());
-        for delay in delays {
+        let target_delays = self.target_delay_ms.iter().flatten();
+        let delays = std::iter::once(("delay_ms", self.delay_ms))
+            .chain(target_delays.map(|delay| ("target_delay_ms", *delay)));
+        for (name, delay) in delays {
             if !(delay.is_finite() && delay >= 0.0) {
                 return Err(Error::InvalidParameter {
-                    name: "delay_ms",
+                    name,
                     value: delay,
                     expected: "a finite delay >= 0 ms",
                 });
@@ -224,6 +225,7 @@ pub fn convert<R: rand::Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<Converted, Error> {
     params.validate()?;
+    rnn.validate()?;
     let n_units = rnn.n_units();
     let n_inputs = rnn.n_inputs();
     let ratio = rnn.config.dt_ms / params.dt_ms;

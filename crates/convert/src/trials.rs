@@ -52,6 +52,13 @@ pub fn run_trial(
     let rnn = &converted.rnn;
     let params = &converted.params;
     let n_units = rnn.n_units();
+    rnn.validate()?;
+    if converted.network.n_populations() != n_units {
+        return Err(Error::Shape(format!(
+            "the spiking network has {} populations but the continuous net has {n_units} units; convert the net again",
+            converted.network.n_populations()
+        )));
+    }
     check_inputs(converted, inputs)?;
     let n_steps = inputs.nrows();
     let substeps = converted.substeps;
@@ -90,13 +97,20 @@ pub fn run_trial(
         match params.input_mode {
             InputMode::Injected => {
                 for post in 0..n_units {
-                    let current: f64 = rnn.u.row(post).dot(&u);
-                    sim.set_injected_current(post, params.g * current);
+                    let current = params.g * rnn.u.row(post).dot(&u);
+                    if !current.is_finite() {
+                        return Err(Error::InvalidParameter {
+                            name: "inputs",
+                            value: u.iter().fold(0.0, |m: f64, v| m.max(v.abs())),
+                            expected: "inputs small enough that g U u is finite",
+                        });
+                    }
+                    sim.set_injected_current(post, current);
                 }
             }
             InputMode::Poisson { .. } => {
                 for (source, &value) in u.iter().enumerate() {
-                    sim.set_poisson_rate(source, params.f_max_hz * value);
+                    sim.try_set_poisson_rate(source, params.f_max_hz * value)?;
                 }
             }
         }

@@ -137,6 +137,21 @@ impl Adam {
         &self.config
     }
 
+    /// Changes the learning rate for the following steps (for a schedule), keeping the
+    /// moment estimates.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `learning_rate` is finite and positive.
+    pub fn set_learning_rate(&mut self, learning_rate: f64) -> Result<(), Error> {
+        let config = AdamConfig {
+            learning_rate,
+            ..self.config.clone()
+        };
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Number of steps taken so far.
     pub fn step_count(&self) -> usize {
         self.step_count
@@ -155,7 +170,7 @@ impl Adam {
     /// - [`Error::Diverged`], with `iteration` = the step count, if the gradient or an
     ///   updated parameter is non-finite.
     pub fn step(&mut self, rnn: &mut Rnn, gradient: &Gradient) -> Result<(), Error> {
-        rnn.check_parameters()?;
+        rnn.validate()?;
         self.check_shapes(rnn, gradient)?;
         let diverged = |parameter: &str| Error::Diverged {
             iteration: self.step_count,

@@ -95,7 +95,7 @@ impl Rnn {
     /// - [`Error::InvalidParameter`] for a negative error weight.
     /// - Any parameter error of [`Rnn::simulate`].
     pub fn loss(&self, trials: &[Trial]) -> Result<f64, Error> {
-        self.check_parameters()?;
+        self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
         let kernel = Kernel::new(self);
         let losses: Vec<f64> = trials
@@ -114,7 +114,7 @@ impl Rnn {
     /// # Errors
     /// As [`Rnn::loss`].
     pub fn loss_and_gradient(&self, trials: &[Trial]) -> Result<(f64, Gradient), Error> {
-        self.check_parameters()?;
+        self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
         let kernel = Kernel::new(self);
         let per_trial: Vec<TrialGradient> = trials

@@ -125,7 +125,7 @@ impl Rnn {
             b,
             y0,
         };
-        rnn.check_parameters()?;
+        rnn.validate()?;
         rnn.check_constraints()?;
         Ok(rnn)
     }
@@ -199,7 +199,7 @@ impl Rnn {
         &self,
         inputs: ArrayView2<f64>,
     ) -> Result<(Array2<f64>, Array2<f64>), Error> {
-        self.check_parameters()?;
+        self.validate()?;
         check_inputs("inputs", inputs, self.n_inputs())?;
         let kernel = Kernel::new(self);
         let inputs = inputs.as_standard_layout();
@@ -211,8 +211,13 @@ impl Rnn {
         Ok((y, x))
     }
 
-    /// Checks the configuration and the shapes and finiteness of the parameters.
-    pub(crate) fn check_parameters(&self) -> Result<(), Error> {
+    /// Checks the configuration and the shapes and finiteness of the parameters, for
+    /// callers that edited the public fields.
+    ///
+    /// # Errors
+    /// Any error of [`RnnConfig::validate`], [`Error::ShapeMismatch`] for a parameter of the
+    /// wrong shape, and [`Error::NonFinite`] for a non-finite entry.
+    pub fn validate(&self) -> Result<(), Error> {
         self.config.validate()?;
         let n = self.n_units();
         let m = self.n_inputs();
