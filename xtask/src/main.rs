@@ -127,6 +127,7 @@ fn run(cli: Cli) -> Result<()> {
                 };
                 info!(quick, seed, out = %out.display(), "memory reproduction started");
                 let (summary, passed) = memory::reproduce(&memory_config, seed, &out)?;
+                report::write_report(&out.join("memory"), "memory")?;
                 report_task("memory", &summary, passed);
                 all_passed &= passed;
                 finish_reference(
@@ -144,6 +145,7 @@ fn run(cli: Cli) -> Result<()> {
                 };
                 info!(quick, seed, out = %out.display(), "wrist reproduction started");
                 let (summary, passed) = wrist::reproduce(&wrist_config, seed, &out)?;
+                report::write_report(&out.join("wrist"), "wrist")?;
                 report_task("wrist", &summary, passed);
                 all_passed &= passed;
                 finish_reference(

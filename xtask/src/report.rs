@@ -101,7 +101,7 @@ impl Report {
         ));
     }
 
-    /// The run's outcome and failure list.
+    /// Appends the run's outcome and failure list.
     fn outcome(&mut self) {
         let seed = data::value_at(&self.summary, "seed").map_or("?".to_string(), Value::to_string);
         self.page
@@ -124,7 +124,8 @@ impl Report {
         }
     }
 
-    /// A table of summary numbers: name, value and whether an acceptance check passed.
+    /// Appends a table of summary numbers: name, value and whether an acceptance check
+    /// passed.
     fn summary_table(&mut self, rows: &[SummaryRow]) {
         let failures = data::failures(&self.summary);
         let cells: Vec<Vec<Cell>> = rows
@@ -142,7 +143,7 @@ impl Report {
                 vec![
                     Cell::text(row.path),
                     Cell::text(row.meaning),
-                    Cell::text(value.map_or_else(|| "missing".to_string(), format_value)),
+                    Cell::number(value.map_or_else(|| "missing".to_string(), format_value)),
                     Cell::status(status),
                 ]
             })
@@ -152,7 +153,7 @@ impl Report {
     }
 }
 
-/// How an acceptance check treats a summary entry.
+/// Treatment of a summary entry by the acceptance checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Gate {
     /// Always checked: passes unless a failure names it.
@@ -168,9 +169,9 @@ enum Gate {
 struct SummaryRow {
     /// Dotted path into `summary.json`.
     path: &'static str,
-    /// What the number is.
+    /// Description of the number.
     meaning: &'static str,
-    /// How the acceptance checks treat it.
+    /// Treatment by the acceptance checks.
     gate: Gate,
     /// Name the failure messages start with, when it differs from `path`.
     failure_name: Option<&'static str>,
@@ -196,7 +197,7 @@ impl SummaryRow {
     }
 }
 
-/// Four significant digits, with an exponent outside 1e-3..1e5.
+/// Formats `value` with four significant digits, with an exponent outside 1e-3..1e5.
 fn format_number(value: f64) -> String {
     if !value.is_finite() {
         return "undefined".to_string();
@@ -219,7 +220,7 @@ fn format_optional(value: Option<f64>) -> String {
     value.map_or_else(|| "undefined".to_string(), format_number)
 }
 
-/// A JSON value as table text: numbers rounded, lists joined, null as "none".
+/// Formats a JSON value as table text: numbers rounded, lists joined, null as "none".
 fn format_value(value: &Value) -> String {
     match value {
         Value::Null => "none".to_string(),
@@ -241,6 +242,11 @@ fn agreement_table(page: &mut Page, rows: &[UnitRow]) {
         .iter()
         .map(|row| {
             let (lag, r_at_lag) = match row.best_lag {
+                // A lag at the edge of the search only bounds the true lag.
+                Some((lag_ms, r)) if lag_ms.abs() >= agreement::MAX_LAG_MS - 1e-9 => (
+                    format!("{} (search limit)", format_number(lag_ms)),
+                    format_number(r),
+                ),
                 Some((lag_ms, r)) => (format_number(lag_ms), format_number(r)),
                 None => ("undefined".to_string(), "undefined".to_string()),
             };
@@ -252,15 +258,15 @@ fn agreement_table(page: &mut Page, rows: &[UnitRow]) {
                 }
             };
             vec![
-                Cell::text(row.unit.to_string()),
+                Cell::number(row.unit.to_string()),
                 Cell::text(row.role.clone()),
-                Cell::text(format_optional(row.numbers.pearson_r)),
-                Cell::text(format_optional(row.numbers.nrmse)),
-                Cell::text(format_optional(row.numbers.rms_error)),
-                Cell::text(lag),
-                Cell::text(r_at_lag),
-                Cell::text(percent(row.silent_fraction)),
-                Cell::text(percent(row.saturated_fraction)),
+                Cell::number(format_optional(row.numbers.pearson_r)),
+                Cell::number(format_optional(row.numbers.nrmse)),
+                Cell::number(format_optional(row.numbers.rms_error)),
+                Cell::number(lag),
+                Cell::number(r_at_lag),
+                Cell::number(percent(row.silent_fraction)),
+                Cell::number(percent(row.saturated_fraction)),
             ]
         })
         .collect();
@@ -282,18 +288,20 @@ fn agreement_table(page: &mut Page, rows: &[UnitRow]) {
     );
 }
 
-/// Caption text explaining the agreement table's columns.
-fn agreement_caption(bin_ms: f64) -> String {
+/// Returns the caption that explains the agreement table's columns.
+fn agreement_caption() -> String {
     format!(
         "r, NRMSE and RMS error compare the trial-averaged spiking read-out with the continuous \
-         activity in {bin_ms} ms bins (from summary.json); undefined where a trace is constant. \
-         The best lag is the shift of the read-out behind the continuous trace, within ±{} ms \
-         in steps of the continuous time step, that maximises r over all conditions (positive: \
-         the spiking network follows). Silent and saturated give the share of continuous time \
-         steps below {} and above {}.",
-        agreement::MAX_LAG_MS,
-        agreement::SILENT_BELOW,
-        agreement::SATURATED_ABOVE
+         activity in {bin} ms bins over all conditions (from summary.json); undefined where a \
+         trace is constant. The best lag is the shift of the read-out behind the continuous \
+         trace, within ±{lag} ms in steps of the continuous time step, that maximises the same \
+         {bin} ms binned r (positive: the spiking network follows); at lag 0 that r is the r \
+         column. Silent and saturated give the share of continuous time steps below {silent} \
+         and above {saturated}.",
+        bin = agreement::BIN_MS,
+        lag = agreement::MAX_LAG_MS,
+        silent = agreement::SILENT_BELOW,
+        saturated = agreement::SATURATED_ABOVE
     )
 }
 
@@ -305,7 +313,7 @@ fn raster(
     populations: &[usize],
     roles: &[String],
     duration_ms: f64,
-    what: &str,
+    description: &str,
 ) -> Result<bool> {
     let Some(path) = data::first_spike_file(&report.dir, label)? else {
         return Ok(false);
@@ -328,7 +336,7 @@ fn raster(
         .max()
         .map_or(0.0, |&s| s as f64 * defaults.dt_ms);
     let figure = plots::RasterFigure {
-        title: format!("Spike raster, {what}"),
+        title: format!("Spike raster, {description}"),
         populations: populations
             .iter()
             .zip(by_population)
@@ -369,16 +377,16 @@ struct TracePair<'a> {
     spiking: &'a Array2<f64>,
 }
 
-/// Legend-only series that explain the line styles: thick continuous, thin spiking. With one
-/// condition they carry its colours; with several, the colours name the conditions instead.
-fn style_legend(pairs: &[TracePair]) -> Vec<Series> {
-    let (continuous_color, spiking_color) = match pairs {
-        [single] => (single.continuous_color, single.spiking_color),
-        _ => (plots::INK, plots::GRAY),
-    };
+/// Creates legend-only series that explain the line styles: thick continuous, thin spiking.
+fn style_legend(continuous_color: RGBColor, spiking_color: RGBColor) -> Vec<Series> {
     vec![
-        Series::line("continuous (thick)", continuous_color, 3, Vec::new()),
-        Series::line("spiking, trial-averaged read-out (thin)", spiking_color, 1, Vec::new()),
+        Series::line("continuous (thick)", continuous_color, 2, Vec::new()),
+        Series::line(
+            "spiking, trial-averaged read-out (thin)",
+            spiking_color,
+            1,
+            Vec::new(),
+        ),
     ]
 }
 
@@ -394,8 +402,18 @@ fn trace_series(pairs: &[TracePair], column: usize, dt_ms: f64) -> Vec<Series> {
     };
     let mut series = Vec::new();
     for pair in pairs {
-        series.push(Series::line(&pair.label, pair.continuous_color, 3, points(pair.continuous)));
-        series.push(Series::line("", pair.spiking_color, 1, points(pair.spiking)));
+        series.push(Series::line(
+            &pair.label,
+            pair.continuous_color,
+            2,
+            points(pair.continuous),
+        ));
+        series.push(Series::line(
+            "",
+            pair.spiking_color,
+            1,
+            points(pair.spiking),
+        ));
     }
     series
 }
@@ -417,7 +435,10 @@ fn unit_grid(title: &str, pairs: &[TracePair], roles: &[String], dt_ms: f64) -> 
                 .fold((0.0f64, 1.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
             let pad = 0.04 * (hi - lo);
             Panel {
-                title: format!("unit {unit} ({})", roles.get(unit).map_or("", String::as_str)),
+                title: format!(
+                    "unit {unit} ({})",
+                    roles.get(unit).map_or("", String::as_str)
+                ),
                 series,
                 y_range: Some((lo - pad, hi + pad)),
                 x_desc: "time (ms)".to_string(),
@@ -425,8 +446,16 @@ fn unit_grid(title: &str, pairs: &[TracePair], roles: &[String], dt_ms: f64) -> 
             }
         })
         .collect();
+    // With one condition the style entries carry its colours; with several, the colours name
+    // the conditions and the style entries are neutral.
+    let (continuous_color, spiking_color) = match pairs {
+        [single] => (single.continuous_color, single.spiking_color),
+        _ => (plots::INK, plots::GRAY),
+    };
     if let Some(first) = panels.first_mut() {
-        first.series.extend(style_legend(pairs));
+        first
+            .series
+            .extend(style_legend(continuous_color, spiking_color));
     }
     GridFigure {
         title: title.to_string(),

@@ -33,7 +33,8 @@ pub struct WristConfig {
     pub motoneuron_delay_ms: f64,
     /// Training of each net.
     pub training: TrainingSettings,
-    /// Training seeds tried for each net; the one with the lowest test loss is kept.
+    /// Training seeds tried for each net, in order until one meets every continuous
+    /// criterion; the net with the fewest failed criteria, then the lowest test loss, is kept.
     pub n_training_seeds: usize,
     /// Spiking trials of the test trial.
     pub n_trials: usize,
@@ -163,8 +164,10 @@ fn train_wrist_net(
             median_pool_nrmse = metrics.median_pool_nrmse,
             max_pool_nrmse = metrics.max_pool_nrmse,
             accepted = metrics.accepted(),
+            failed = ?metrics.failed_criteria(),
             "wrist net evaluated"
         );
+        let accepted = metrics.accepted();
         let candidate = TrainedNet {
             rnn,
             outcome,
@@ -172,10 +175,15 @@ fn train_wrist_net(
             metrics,
             test_loss,
         };
+        // Keep the net with the fewest failed criteria, then the lowest test loss.
+        let rank = |net: &TrainedNet| (net.metrics.failed_criteria().len(), net.test_loss);
         best = match best {
-            Some(previous) if previous.test_loss <= candidate.test_loss => Some(previous),
+            Some(previous) if rank(&previous) <= rank(&candidate) => Some(previous),
             _ => Some(candidate),
         };
+        if accepted {
+            break;
+        }
     }
     let best = best.expect("at least one training seed");
     artifact::save(&out_dir.join(format!("rnn_{label}.bin")), "rnn", &best.rnn)?;

@@ -20,6 +20,8 @@ use crate::Error;
 /// | `curriculum_ramp_fraction` | 0.4 | share of training over which the delay grows |
 /// | `early_delay_start_ms`, `early_delay_end_ms` | 100, 400 ms | early delay window D1, from cue offset |
 /// | `late_delay_ms` | 500 ms | late delay window D2, the last part of the delay |
+/// | `transition_weight` | 1 | relative error weight of the scored steps from the end of the mask to `transition_end_after_cue_offset_ms` |
+/// | `transition_end_after_cue_offset_ms` | 100 ms | end of the up-weighted window, after cue offset |
 ///
 /// Layout: inputs `[u1, u2]` (cue value, cue flag); units `0..n_hidden` are hidden and unit
 /// `n_hidden` is the output. Every duration must be a whole number of time steps.
@@ -53,6 +55,13 @@ pub struct MemoryTaskParams {
     pub early_delay_end_ms: f64,
     /// Length of the late delay window D2 at the end of the delay, in ms.
     pub late_delay_ms: f64,
+    /// Relative error weight of the scored steps around the cue, from the end of the mask to
+    /// `transition_end_after_cue_offset_ms`; 1 gives the plain mean squared error. A larger
+    /// weight makes training track the cue and the start of the delay closely, where the
+    /// plain mean, dominated by the long delay, tolerates overshoots.
+    pub transition_weight: f64,
+    /// End of the up-weighted window, in ms after cue offset.
+    pub transition_end_after_cue_offset_ms: f64,
 }
 
 impl Default for MemoryTaskParams {
@@ -72,6 +81,8 @@ impl Default for MemoryTaskParams {
             early_delay_start_ms: 100.0,
             early_delay_end_ms: 400.0,
             late_delay_ms: 500.0,
+            transition_weight: 1.0,
+            transition_end_after_cue_offset_ms: 100.0,
         }
     }
 }
@@ -162,6 +173,12 @@ impl MemoryTaskParams {
             ));
         }
         whole_steps("early_delay_end_ms", end, self.dt_ms)?;
+        check_positive("transition_weight", self.transition_weight)?;
+        whole_steps(
+            "transition_end_after_cue_offset_ms",
+            self.transition_end_after_cue_offset_ms,
+            self.dt_ms,
+        )?;
         check_positive("late_delay_ms", self.late_delay_ms)?;
         whole_steps("late_delay_ms", self.late_delay_ms, self.dt_ms)?;
         Ok(())

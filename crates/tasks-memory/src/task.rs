@@ -21,8 +21,10 @@ use crate::{Error, MemoryTaskParams};
 /// | `baseline_ms < t < baseline_ms + error_mask_after_cue_onset_ms` | 0 | 0 (masked) |
 /// | `t >= baseline_ms + error_mask_after_cue_onset_ms`, to the end of the delay | `cue_value` | `1 / count` |
 ///
-/// `count` is the number of scored entries, so the trial loss is the mean squared error over
-/// them. Hidden units are not scored (target 0, weight 0).
+/// The weights are then normalised to sum to 1, so the trial loss is the mean squared error
+/// over the scored entries; with `transition_weight != 1` the entries from the end of the mask
+/// to `transition_end_after_cue_offset_ms` after cue offset count that many times. Hidden
+/// units are not scored (target 0, weight 0).
 ///
 /// # Errors
 /// Invalid `params`; a non-finite `cue_value`; a `delay_ms` that is not a positive whole
@@ -54,11 +56,22 @@ pub fn cue_trial(params: &MemoryTaskParams, cue_value: f64, delay_ms: f64) -> Re
     let mut targets = Array2::zeros((n_steps, params.n_units()));
     let mut weights = Array2::zeros((n_steps, params.n_units()));
     let value_start = steps.baseline + mask_steps.saturating_sub(1);
-    let count = steps.baseline + (n_steps - value_start);
-    let weight = 1.0 / count as f64;
-    weights.slice_mut(s![..steps.baseline, output]).fill(weight);
+    let transition_steps = whole_steps(
+        "transition_end_after_cue_offset_ms",
+        params.transition_end_after_cue_offset_ms,
+        params.dt_ms,
+    )?;
+    let transition_end = (steps.cue_offset() + transition_steps).clamp(value_start, n_steps);
     targets.slice_mut(s![value_start.., output]).fill(cue_value);
-    weights.slice_mut(s![value_start.., output]).fill(weight);
+    weights.slice_mut(s![..steps.baseline, output]).fill(1.0);
+    weights.slice_mut(s![value_start.., output]).fill(1.0);
+    weights
+        .slice_mut(s![value_start..transition_end, output])
+        .fill(params.transition_weight);
+
+    // Normalise so that the weights sum to 1: a weighted mean of the squared errors.
+    let total: f64 = weights.sum();
+    weights /= total;
 
     Ok(Trial {
         inputs,
@@ -279,5 +292,24 @@ mod tests {
                 "value {value}, tolerance 1e-12"
             );
         }
+    }
+
+    #[test]
+    fn transition_weight_scales_cue_window() {
+        // Scored rows: 200 baseline rows and rows 249..1800 (1551). Rows 249..400 (cue onset
+        // + 50 ms to cue offset + 100 ms, one row early because row n scores y[n + 1]) count 3
+        // times, so the unit weight is 1 / (200 + 1551 - 151 + 3 * 151) = 1 / 2053.
+        let params = MemoryTaskParams {
+            transition_weight: 3.0,
+            ..MemoryTaskParams::default()
+        };
+        let trial = cue_trial(&params, 0.6, 1500.0).unwrap();
+        let unit = 1.0 / 2053.0;
+        let output = params.output_unit();
+        assert!((trial.weights[[100, output]] - unit).abs() < 1e-15);
+        assert!((trial.weights[[249, output]] - 3.0 * unit).abs() < 1e-15);
+        assert!((trial.weights[[399, output]] - 3.0 * unit).abs() < 1e-15);
+        assert!((trial.weights[[400, output]] - unit).abs() < 1e-15);
+        assert!((trial.weights.sum() - 1.0).abs() < 1e-12);
     }
 }

@@ -11,6 +11,8 @@ pub const SILENT_BELOW: f64 = 0.02;
 pub const SATURATED_ABOVE: f64 = 0.98;
 /// Largest lag searched, in milliseconds either way.
 pub const MAX_LAG_MS: f64 = 50.0;
+/// Bin width of the lagged correlation (ms), the bin of the summary's per-unit r.
+pub const BIN_MS: f64 = 10.0;
 
 /// One row of an agreement table.
 pub struct UnitRow {
@@ -71,30 +73,41 @@ impl PearsonSums {
 /// Finds the lag (in steps, within `-max_lag_steps..=max_lag_steps`) at which `spiking`
 /// correlates best with `continuous` shifted forward by that lag, pooling every condition.
 ///
-/// Each condition pairs `continuous[n]` with `spiking[n + lag]` for the steps where both
-/// exist, after dropping row 0 (the initial state). A positive lag means the spiking read-out
+/// Each condition pairs `continuous[n]` with `spiking[n + lag]` for the rows where both
+/// exist after dropping row 0 (the initial state), averages consecutive pairs in bins of
+/// `bin_steps` (a last partial bin is dropped) and adds the binned pairs to one correlation.
+/// At lag 0 this is the binned r of the summary. A positive lag means the spiking read-out
 /// follows the continuous trace. Returns `(lag_steps, r)`, or `None` when r is undefined at
 /// every lag.
 pub fn best_lag(
     continuous: &[&[f64]],
     spiking: &[&[f64]],
     max_lag_steps: usize,
+    bin_steps: usize,
 ) -> Option<(isize, f64)> {
     let max_lag = max_lag_steps as isize;
+    let bin_steps = bin_steps.max(1);
     let mut best: Option<(isize, f64)> = None;
     for lag in -max_lag..=max_lag {
+        // Binned pairs of every condition.
         let mut sums = PearsonSums::default();
         for (c, s) in continuous.iter().zip(spiking) {
             let n_rows = c.len().min(s.len()) as isize;
-            for row in 1..n_rows {
-                let shifted = row + lag;
-                if shifted >= 1 && shifted < n_rows {
-                    sums.add(c[row as usize], s[shifted as usize]);
-                }
+            let first = 1.max(1 - lag);
+            let end = n_rows.min(n_rows - lag);
+            let mut row = first;
+            while row + bin_steps as isize <= end {
+                let bin = row as usize..row as usize + bin_steps;
+                let shifted = (row + lag) as usize..(row + lag) as usize + bin_steps;
+                let c_mean = c[bin].iter().sum::<f64>() / bin_steps as f64;
+                let s_mean = s[shifted].iter().sum::<f64>() / bin_steps as f64;
+                sums.add(c_mean, s_mean);
+                row += bin_steps as isize;
             }
         }
+
+        // On a tie the lag nearer zero wins.
         if let Some(r) = sums.r() {
-            // On a tie the lag nearer zero wins.
             let better = match best {
                 None => true,
                 Some((best_lag, best_r)) => {
@@ -125,36 +138,56 @@ pub fn occupancy(traces: &[&[f64]]) -> (f64, f64) {
     (silent as f64 / n as f64, saturated as f64 / n as f64)
 }
 
-/// Builds the agreement rows of every unit from the summary numbers and, where both are
-/// given, the continuous traces and spiking read-outs (one `(n_rows, n_units)` matrix per
-/// condition, sampled every `dt_ms`).
+/// Continuous traces and spiking read-outs of the same conditions, one `(n_rows, n_units)`
+/// matrix per condition each, sampled every `dt_ms`.
+#[derive(Clone, Copy)]
+pub struct PairedTraces<'a> {
+    /// Continuous activity per condition.
+    pub continuous: &'a [Array2<f64>],
+    /// Trial-averaged spiking read-out per condition.
+    pub spiking: &'a [Array2<f64>],
+    /// Time step of the rows (ms).
+    pub dt_ms: f64,
+}
+
+/// Computes the best lag `(ms, r)` and the silent and saturated fractions of unit `unit`.
+fn trace_numbers(traces: PairedTraces, unit: usize) -> (Option<(f64, f64)>, f64, f64) {
+    let continuous: Vec<Vec<f64>> = traces
+        .continuous
+        .iter()
+        .map(|m| m.column(unit).to_vec())
+        .collect();
+    let spiking: Vec<Vec<f64>> = traces
+        .spiking
+        .iter()
+        .map(|m| m.column(unit).to_vec())
+        .collect();
+    let continuous: Vec<&[f64]> = continuous.iter().map(Vec::as_slice).collect();
+    let spiking: Vec<&[f64]> = spiking.iter().map(Vec::as_slice).collect();
+
+    let max_lag_steps = (MAX_LAG_MS / traces.dt_ms).round().max(0.0) as usize;
+    let bin_steps = (BIN_MS / traces.dt_ms).round().max(1.0) as usize;
+    let lag = best_lag(&continuous, &spiking, max_lag_steps, bin_steps)
+        .map(|(steps, r)| (steps as f64 * traces.dt_ms, r));
+    let (silent, saturated) = occupancy(&continuous);
+    (lag, silent, saturated)
+}
+
+/// Builds the agreement rows of every unit from the summary numbers and, where given, the
+/// traces. Without traces the lag is `None` and the fractions are NaN.
 pub fn unit_rows(
     numbers: Vec<UnitNumbers>,
     roles: &[String],
-    traces: Option<(&[Array2<f64>], &[Array2<f64>])>,
-    dt_ms: f64,
+    traces: Option<PairedTraces>,
 ) -> Vec<UnitRow> {
-    let max_lag_steps = (MAX_LAG_MS / dt_ms).round().max(0.0) as usize;
     numbers
         .into_iter()
         .enumerate()
         .map(|(unit, numbers)| {
-            let columns = traces.map(|(continuous, spiking)| {
-                let c: Vec<Vec<f64>> = continuous.iter().map(|m| m.column(unit).to_vec()).collect();
-                let s: Vec<Vec<f64>> = spiking.iter().map(|m| m.column(unit).to_vec()).collect();
-                (c, s)
-            });
-            let (best_lag, silent_fraction, saturated_fraction) = match &columns {
-                Some((c, s)) => {
-                    let c: Vec<&[f64]> = c.iter().map(Vec::as_slice).collect();
-                    let s: Vec<&[f64]> = s.iter().map(Vec::as_slice).collect();
-                    let lag =
-                        best_lag(&c, &s, max_lag_steps).map(|(steps, r)| (steps as f64 * dt_ms, r));
-                    let (silent, saturated) = occupancy(&c);
-                    (lag, silent, saturated)
-                }
-                None => (None, f64::NAN, f64::NAN),
-            };
+            let (best_lag, silent_fraction, saturated_fraction) = traces
+                .filter(|t| t.continuous.iter().all(|m| unit < m.ncols()))
+                .filter(|t| t.spiking.iter().all(|m| unit < m.ncols()))
+                .map_or((None, f64::NAN, f64::NAN), |t| trace_numbers(t, unit));
             UnitRow {
                 unit,
                 role: roles.get(unit).cloned().unwrap_or_default(),
@@ -188,7 +221,7 @@ mod tests {
         let continuous = signal(400);
         let mut spiking = vec![0.5; 7];
         spiking.extend_from_slice(&continuous[..393]);
-        let (lag, r) = best_lag(&[&continuous], &[&spiking], 20).unwrap();
+        let (lag, r) = best_lag(&[&continuous], &[&spiking], 20, 1).unwrap();
         assert_eq!(lag, 7);
         assert!((r - 1.0).abs() < 1e-9, "r = {r}");
     }
@@ -204,17 +237,30 @@ mod tests {
             shifted
         };
         let (sa, sb) = (lead(&a), lead(&b));
-        let (lag, r) = best_lag(&[&a, &b], &[&sa, &sb], 10).unwrap();
+        let (lag, r) = best_lag(&[&a, &b], &[&sa, &sb], 10, 1).unwrap();
         assert_eq!(lag, -3);
         assert!((r - 1.0).abs() < 1e-9, "r = {r}");
+    }
+
+    #[test]
+    fn best_lag_binned_matches_hand_values() {
+        // Rows 1..=8 of both series, in bins of 2: continuous means (1.5, 3.5, 5.5, 7.5),
+        // spiking means (1, 9, 1, 9) at lag 0. By hand, with centred values (-3, -1, 1, 3)
+        // and (-4, 4, -4, 4): cov sum = 12 - 4 - 4 + 12 = 16, sqrt(20 * 64) = 35.78, so
+        // r = 0.4472 (= 1 / sqrt(5)). With max lag 0 only lag 0 is searched.
+        let continuous = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let spiking = [0.0, 1.0, 1.0, 9.0, 9.0, 1.0, 1.0, 9.0, 9.0];
+        let (lag, r) = best_lag(&[&continuous], &[&spiking], 0, 2).unwrap();
+        assert_eq!(lag, 0);
+        assert!((r - 1.0 / 5f64.sqrt()).abs() < 1e-12, "r = {r}");
     }
 
     #[test]
     fn best_lag_undefined_for_constant() {
         let flat = vec![0.25; 100];
         let varying = signal(100);
-        assert!(best_lag(&[&flat], &[&varying], 5).is_none());
-        assert!(best_lag(&[&varying], &[&flat], 5).is_none());
+        assert!(best_lag(&[&flat], &[&varying], 5, 1).is_none());
+        assert!(best_lag(&[&varying], &[&flat], 5, 4).is_none());
     }
 
     #[test]

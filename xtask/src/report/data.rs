@@ -69,7 +69,7 @@ impl Table {
         self.columns.first().map_or(0, Vec::len)
     }
 
-    /// The column called `name`.
+    /// Returns the column called `name`.
     pub fn column(&self, name: &str) -> Result<&[f64]> {
         self.names
             .iter()
@@ -84,7 +84,8 @@ impl Table {
             })
     }
 
-    /// Columns whose name starts with `prefix`, with the rest of the name, in file order.
+    /// Returns the columns whose name starts with `prefix`, with the rest of the name, in
+    /// file order.
     pub fn columns_with_prefix<'a>(
         &'a self,
         prefix: &'a str,
@@ -98,7 +99,8 @@ impl Table {
             })
     }
 
-    /// Columns `<prefix>0`, `<prefix>1`, ... as a time-major matrix `(n_rows, n_units)`.
+    /// Collects columns `<prefix>0`, `<prefix>1`, ... into a time-major matrix
+    /// `(n_rows, n_units)`.
     pub fn unit_matrix(&self, prefix: &str) -> Result<Array2<f64>> {
         let n_units = self.columns_with_prefix(prefix).count();
         if n_units == 0 {
@@ -135,14 +137,14 @@ pub fn read_summary(task_dir: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("invalid JSON in {}", path.display()))
 }
 
-/// The value at a dotted path such as `spiking.median_r`.
+/// Returns the value at a dotted path such as `spiking.median_r`; JSON null counts as absent.
 pub fn value_at<'a>(summary: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.')
         .try_fold(summary, |value, key| value.get(key))
         .filter(|value| !value.is_null())
 }
 
-/// The number at a dotted path, if it is present and a number.
+/// Returns the number at a dotted path, if it is present and a number.
 pub fn number_at(summary: &Value, path: &str) -> Option<f64> {
     value_at(summary, path).and_then(Value::as_f64)
 }
@@ -157,7 +159,7 @@ pub struct UnitNumbers {
     pub rms_error: Option<f64>,
 }
 
-/// The per-unit agreement numbers under `path` (for example `spiking.units`).
+/// Returns the per-unit agreement numbers under `path` (for example `spiking.units`).
 pub fn unit_numbers(summary: &Value, path: &str) -> Vec<UnitNumbers> {
     let Some(units) = value_at(summary, path).and_then(Value::as_array) else {
         return Vec::new();
@@ -172,7 +174,7 @@ pub fn unit_numbers(summary: &Value, path: &str) -> Vec<UnitNumbers> {
         .collect()
 }
 
-/// The failure messages of a summary.
+/// Returns the failure messages of a summary.
 pub fn failures(summary: &Value) -> Vec<String> {
     value_at(summary, "failures")
         .and_then(Value::as_array)
@@ -185,7 +187,7 @@ pub fn failures(summary: &Value) -> Vec<String> {
 }
 
 /// Loads the trial-averaged read-outs of `spiking_<label>.bin`, one `(n_steps + 1, n_units)`
-/// matrix per input condition. The file also holds the mean PSTHs, which the report does not
+/// matrix per input condition. The file also contains the mean PSTHs, which the report does not
 /// use because the read-outs carry the same rates at every continuous time step.
 pub fn read_spiking_readouts(path: &Path) -> Result<Vec<Array2<f64>>> {
     let (readouts, _psths_hz): (Vec<Array2<f64>>, Vec<Array2<f64>>) =
@@ -193,7 +195,7 @@ pub fn read_spiking_readouts(path: &Path) -> Result<Vec<Array2<f64>>> {
     Ok(readouts)
 }
 
-/// The spike record of the first trial of the first condition of conversion `label`:
+/// Finds the spike record of the first trial of the first condition of conversion `label`:
 /// the file `spikes_<label>_<condition>.bin` whose condition sorts first, as a number where it
 /// ends in one (`0`, `cue0`).
 pub fn first_spike_file(task_dir: &Path, label: &str) -> Result<Option<PathBuf>> {

@@ -31,24 +31,35 @@ pub enum Status {
     Info,
 }
 
-/// A table cell: text and an optional status colouring.
+/// A table cell: text, alignment and an optional status colouring.
 pub struct Cell {
     /// Cell text (escaped when written).
     pub text: String,
+    /// Right-aligned, for numbers.
+    pub numeric: bool,
     /// Status colouring, if any.
     pub status: Option<Status>,
 }
 
 impl Cell {
-    /// A plain cell.
+    /// Creates a left-aligned text cell.
     pub fn text(text: impl Into<String>) -> Cell {
         Cell {
             text: text.into(),
+            numeric: false,
             status: None,
         }
     }
 
-    /// A cell coloured by `status`, with the status word as its text.
+    /// Creates a right-aligned cell for a number.
+    pub fn number(text: impl Into<String>) -> Cell {
+        Cell {
+            numeric: true,
+            ..Cell::text(text)
+        }
+    }
+
+    /// Creates a cell coloured by `status`, with the status word as its text.
     pub fn status(status: Status) -> Cell {
         let text = match status {
             Status::Pass => "pass",
@@ -56,8 +67,8 @@ impl Cell {
             Status::Info => "not gated",
         };
         Cell {
-            text: text.to_string(),
             status: Some(status),
+            ..Cell::text(text)
         }
     }
 }
@@ -67,8 +78,8 @@ body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1500px;margi
 padding:0 1.5em;color:#222;line-height:1.45}\
 h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}\
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}\
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}\
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 td.pass{background:#dff3e3;color:#14632b;text-align:center}\
 td.fail{background:#fbe0e0;color:#8a1414;font-weight:bold;text-align:center}\
 td.info{color:#777;text-align:center}\
@@ -84,7 +95,7 @@ pub struct Page {
 }
 
 impl Page {
-    /// An empty page with `title` in the head and as its first heading.
+    /// Creates a page with `title` in the head and as its first heading.
     pub fn new(title: &str) -> Page {
         let mut page = Page {
             title: title.to_string(),
@@ -152,6 +163,9 @@ impl Page {
                             escape(&cell.text)
                         );
                     }
+                    None if cell.numeric => {
+                        let _ = write!(self.body, "<td class=\"num\">{}</td>", escape(&cell.text));
+                    }
                     None => {
                         let _ = write!(self.body, "<td>{}</td>", escape(&cell.text));
                     }
@@ -174,7 +188,7 @@ impl Page {
         );
     }
 
-    /// The whole document.
+    /// Returns the whole document.
     pub fn finish(self) -> String {
         format!(
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\

@@ -153,7 +153,8 @@ fn read_cue_traces(table: &Table) -> Result<CueTraces> {
     })
 }
 
-/// Role of each unit from the unit classes of the summary; the last unit is the output.
+/// Names the role of each unit from the unit classes of the summary. The last unit is the
+/// output.
 fn unit_roles(summary: &Value, classes_path: &str, n_units: usize) -> Vec<String> {
     let classes = data::value_at(summary, classes_path)
         .and_then(Value::as_array)
@@ -218,6 +219,7 @@ fn fit_figure(report: &mut Report) -> Result<()> {
         x.first().copied().unwrap_or(0.0),
         x.last().copied().unwrap_or(1.0),
     );
+
     let figure = GridFigure {
         title: "Spiking f-I curve against the logistic".to_string(),
         size: (1100, 800),
@@ -245,6 +247,7 @@ fn fit_figure(report: &mut Report) -> Result<()> {
             },
         ],
     };
+
     let s = &report.summary;
     let caption = format!(
         "Population f-I curve of the spiking neurons at the fitted parameters g = {}, \
@@ -259,7 +262,7 @@ fn fit_figure(report: &mut Report) -> Result<()> {
     report.figure("fit", &caption, |path| plots::draw_grid(path, &figure))
 }
 
-/// The summary number at `path`, formatted, or "missing".
+/// Formats the summary number at `path`, or returns "missing".
 fn fmt(summary: &Value, path: &str) -> String {
     data::number_at(summary, path).map_or_else(|| "missing".to_string(), super::format_number)
 }
@@ -269,25 +272,29 @@ fn output_figure(report: &mut Report) -> Result<()> {
         report.missing("output_traces.csv", "the memory output figure");
         return Ok(());
     };
-    let (_, dt_ms) = super::time_axis(&table)?;
-    let mut columns = Vec::new();
-    for (cue, continuous) in table.columns_with_prefix("continuous_") {
+
+    // One thick continuous and one thin spiking trace per cue value, in one colour.
+    let (t_ms, _) = super::time_axis(&table)?;
+    let points = |y: &[f64]| {
+        t_ms.iter()
+            .copied()
+            .zip(y.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    let mut series = Vec::new();
+    for (idx, (cue, continuous)) in table.columns_with_prefix("continuous_").enumerate() {
         let spiking = table.column(&format!("spiking_{cue}"))?;
-        columns.push((cue.to_string(), continuous.to_vec(), spiking.to_vec()));
+        let color = PALETTE[idx % PALETTE.len()];
+        series.push(Series::line(
+            &format!("cue {cue}"),
+            color,
+            2,
+            points(continuous),
+        ));
+        series.push(Series::line("", plots::lighten(color), 1, points(spiking)));
     }
-    let as_matrix = |values: &[f64]| Array2::from_shape_vec((values.len(), 1), values.to_vec());
-    let matrices = columns
-        .iter()
-        .map(|(_, c, s)| Ok((as_matrix(c)?, as_matrix(s)?)))
-        .collect::<Result<Vec<_>, ndarray::ShapeError>>()?;
-    let pairs: Vec<super::TracePair> = columns
-        .iter()
-        .zip(&matrices)
-        .enumerate()
-        .map(|(idx, ((cue, ..), (c, s)))| cue_pair(idx, cue, c, s))
-        .collect();
-    let mut series = super::trace_series(&pairs, 0, dt_ms);
-    series.extend(super::style_legend(&pairs));
+    series.extend(super::style_legend(INK, plots::GRAY));
+
     let figure = GridFigure {
         title: "Memory output, calibrated net: continuous and trial-averaged spiking".to_string(),
         size: (1300, 650),
@@ -300,6 +307,7 @@ fn output_figure(report: &mut Report) -> Result<()> {
             y_desc: "output activity".to_string(),
         }],
     };
+
     let caption = "Output unit of the calibrated net for each test cue value: the continuous \
                    activity (thick) and the trial-averaged read-out of the converted spiking \
                    network (thin, same colour), whose population rate is divided by f_max \
@@ -322,20 +330,20 @@ fn conversion_section(report: &mut Report, conversion: &Conversion) -> Result<()
     let n_units = continuous
         .as_ref()
         .and_then(|c| c.traces.first().map(|t| t.ncols()))
-        .or_else(|| {
-            readouts
-                .as_ref()
-                .and_then(|r| r.first().map(|m| m.ncols()))
-        })
+        .or_else(|| readouts.as_ref().and_then(|r| r.first().map(|m| m.ncols())))
         .unwrap_or(numbers.len());
     let roles = unit_roles(&report.summary, conversion.classes_path, n_units);
 
     // Every unit: continuous traces against the spiking read-outs.
     let paired = match (&continuous, &readouts) {
         (Some(c), Some(r)) => {
-            check_shapes(c, &r, conversion)?;
-            unit_figure(report, conversion, c, &r, &roles)?;
-            Some((c.traces.as_slice(), r.as_slice(), c.dt_ms))
+            check_shapes(c, r, conversion)?;
+            unit_figure(report, conversion, c, r, &roles)?;
+            Some(agreement::PairedTraces {
+                continuous: &c.traces,
+                spiking: r,
+                dt_ms: c.dt_ms,
+            })
         }
         (None, _) => {
             report.missing(
@@ -358,14 +366,18 @@ fn conversion_section(report: &mut Report, conversion: &Conversion) -> Result<()
         c.traces.first().map_or(0.0, |t| t.nrows() as f64 - 1.0) * c.dt_ms
     });
     let populations = raster_populations(report, conversion.label, n_units)?;
-    let what = format!("{} (first cue value, first trial)", conversion.title);
+    let first_cue = continuous
+        .as_ref()
+        .and_then(|c| c.cues.first())
+        .map_or_else(|| "first cue value".to_string(), |cue| format!("cue {cue}"));
+    let description = format!("{}: {first_cue}, first spiking trial", conversion.title);
     if !super::raster(
         report,
         conversion.label,
         &populations,
         &roles,
         duration_ms,
-        &what,
+        &description,
     )? {
         report.missing(
             &format!("spikes_{}_<condition>.bin", conversion.label),
@@ -382,10 +394,9 @@ fn conversion_section(report: &mut Report, conversion: &Conversion) -> Result<()
         ));
         return Ok(());
     }
-    let dt_ms = paired.map_or(1.0, |p| p.2);
-    let rows = agreement::unit_rows(numbers, &roles, paired.map(|p| (p.0, p.1)), dt_ms);
+    let rows = agreement::unit_rows(numbers, &roles, paired);
     super::agreement_table(&mut report.page, &rows);
-    report.page.paragraph(&super::agreement_caption(10.0));
+    report.page.paragraph(&super::agreement_caption());
     Ok(())
 }
 
@@ -415,8 +426,8 @@ fn check_shapes(
     Ok(())
 }
 
-/// The output population and up to five hidden populations with the most spikes in the
-/// first trial, in unit order.
+/// Picks the output population and up to five hidden populations with the most spikes in
+/// the first trial, in unit order.
 fn raster_populations(report: &Report, label: &str, n_units: usize) -> Result<Vec<usize>> {
     let n_neurons = convert::ConversionParams::default().n_neurons as u32;
     let Some(path) = data::first_spike_file(&report.dir, label)? else {
@@ -438,7 +449,7 @@ fn raster_populations(report: &Report, label: &str, n_units: usize) -> Result<Ve
     Ok(hidden)
 }
 
-/// The traces of cue value `cue`, coloured by its position `idx` among the cue values.
+/// Pairs the traces of cue value `cue`, coloured by its position `idx` among the cue values.
 fn cue_pair<'a>(
     idx: usize,
     cue: &str,

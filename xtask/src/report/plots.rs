@@ -57,7 +57,7 @@ fn plot_error(err: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("failed to draw a figure: {err}")
 }
 
-/// How a series is drawn.
+/// Drawing style of a series.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Stroke {
     /// Continuous line.
@@ -83,7 +83,7 @@ pub struct Series {
 }
 
 impl Series {
-    /// A solid line.
+    /// Creates a solid line.
     pub fn line(label: &str, color: RGBColor, width: u32, points: Vec<(f64, f64)>) -> Series {
         Series {
             label: label.to_string(),
@@ -94,7 +94,7 @@ impl Series {
         }
     }
 
-    /// A dashed line.
+    /// Creates a dashed line.
     pub fn dashed(label: &str, color: RGBColor, width: u32, points: Vec<(f64, f64)>) -> Series {
         Series {
             stroke: Stroke::Dashed,
@@ -102,7 +102,7 @@ impl Series {
         }
     }
 
-    /// Filled circles of radius `radius`.
+    /// Creates filled circles of radius `radius`.
     pub fn scatter(label: &str, color: RGBColor, radius: u32, points: Vec<(f64, f64)>) -> Series {
         Series {
             stroke: Stroke::Points,
@@ -176,7 +176,8 @@ pub fn draw_grid(path: &Path, figure: &GridFigure) -> Result<()> {
     Ok(())
 }
 
-/// Tick label: whole numbers without decimals, others with up to three significant digits.
+/// Formats a tick label: whole numbers without decimals, others with up to three significant
+/// digits.
 fn format_tick(value: &f64) -> String {
     let value = *value;
     if value.fract().abs() < 1e-9 * value.abs().max(1.0) {

@@ -31,7 +31,29 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
 
-/// The page without its embedded images, for failure messages.
+/// Formats a text cell as the page writes it.
+fn t(text: &str) -> String {
+    format!("<td>{text}</td>")
+}
+
+/// Formats a number cell as the page writes it.
+fn n(text: &str) -> String {
+    format!("<td class=\"num\">{text}</td>")
+}
+
+fn pass() -> String {
+    "<td class=\"pass\">pass</td>".to_string()
+}
+
+fn fail() -> String {
+    "<td class=\"fail\">fail</td>".to_string()
+}
+
+fn not_gated() -> String {
+    "<td class=\"info\">not gated</td>".to_string()
+}
+
+/// Drops the lines with embedded images from the page, for failure messages.
 fn tables(html: &str) -> String {
     html.lines()
         .filter(|line| !line.contains("base64,"))
@@ -146,12 +168,44 @@ fn memory_report_from_synthetic_folder() {
     let html = std::fs::read_to_string(dir.0.join("report.html")).unwrap();
     assert!(html.contains("Reproduction report: memory task"));
     // fit.rms is named in the failures, fit.max_error is checked and not named.
-    assert!(html.contains("<td>fit.rms</td><td>f-I fit: RMS of Phi - logistic</td><td>0.05000</td><td class=\"fail\">fail</td>"));
-    assert!(html.contains("<td>fit.max_error</td><td>f-I fit: max |Phi - logistic|</td><td>0.06000</td><td class=\"pass\">pass</td>"));
+    let fit_rms = [
+        t("fit.rms"),
+        t("f-I fit: RMS of Phi - logistic"),
+        n("0.05000"),
+        fail(),
+    ];
+    assert!(html.contains(&fit_rms.concat()), "{}", tables(&html));
+    let fit_max = [
+        t("fit.max_error"),
+        t("f-I fit: max |Phi - logistic|"),
+        n("0.06000"),
+        pass(),
+    ];
+    assert!(html.contains(&fit_max.concat()), "{}", tables(&html));
     // Unit 0: read-out 3 steps of 1 ms behind, identical there, so r = 1 at lag 3 ms.
-    assert!(html.contains("<td>0</td><td>sustained</td><td>0.9700</td><td>0.05000</td><td>0.02000</td><td>3</td><td>1</td>"), "{}", tables(&html));
+    let unit_0 = [
+        n("0"),
+        t("sustained"),
+        n("0.9700"),
+        n("0.05000"),
+        n("0.02000"),
+        n("3"),
+        n("1"),
+    ];
+    assert!(html.contains(&unit_0.concat()), "{}", tables(&html));
     // Unit 1: constant 0.01, so r is undefined and the unit is silent all the time.
-    assert!(html.contains("<td>1</td><td>unclassified</td><td>undefined</td><td>undefined</td><td>0</td><td>undefined</td><td>undefined</td><td>100.0 %</td><td>0.0 %</td>"), "{}", tables(&html));
+    let unit_1 = [
+        n("1"),
+        t("unclassified"),
+        n("undefined"),
+        n("undefined"),
+        n("0"),
+        n("undefined"),
+        n("undefined"),
+        n("100.0 %"),
+        n("0.0 %"),
+    ];
+    assert!(html.contains(&unit_1.concat()), "{}", tables(&html));
     // The plain conversion's files are absent and noted.
     assert!(html.contains("continuous_logistic.csv is not in this folder"));
     assert!(html.contains("data:image/png;base64,"));
@@ -225,14 +279,26 @@ fn wrist_report_from_synthetic_folder() {
     assert!(html.contains("every acceptance check passed"));
     // Not accepted and no failure naming it: the quick configuration does not gate it.
     assert!(
-        html.contains("<td>false</td><td class=\"info\">not gated</td>"),
+        html.contains(&[n("false"), not_gated()].concat()),
         "{}",
         tables(&html)
     );
-    assert!(html.contains("<td>spiking.median_r</td><td>method (b) spiking: median per-unit r</td><td>0.9900</td><td class=\"pass\">pass</td>"));
-    assert!(html.contains("<td>spiking.median_nrmse</td><td>method (b) spiking: median per-unit NRMSE</td><td>missing</td><td class=\"info\">not gated</td>"));
+    let median_r = [
+        t("spiking.median_r"),
+        t("method (b) spiking: median per-unit r"),
+        n("0.9900"),
+        pass(),
+    ];
+    assert!(html.contains(&median_r.concat()), "{}", tables(&html));
+    let median_nrmse = [
+        t("spiking.median_nrmse"),
+        t("method (b) spiking: median per-unit NRMSE"),
+        n("missing"),
+        not_gated(),
+    ];
+    assert!(html.contains(&median_nrmse.concat()), "{}", tables(&html));
     assert!(html.contains("pool 22 NRMSE 0.12 &gt; 0.1"));
-    assert!(html.contains("<td>20</td><td>MN flexor</td>"));
+    assert!(html.contains(&[n("20"), t("MN flexor")].concat()));
     assert!(html.contains("spikes_control_&lt;condition&gt;.bin is not in this folder"));
 
     for name in [

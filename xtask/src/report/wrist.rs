@@ -88,10 +88,11 @@ const SUMMARY_ROWS: [SummaryRow; 23] = [
     ),
 ];
 
-/// Populations in the rasters: one of each group, so every stage of the pathway shows.
+/// Populations in the rasters, one from each of the groups CM flexor, CM extensor, EIN, IIN,
+/// MN flexor and MN extensor, so every stage of the pathway shows.
 const RASTER_UNITS: [usize; 6] = [0, 3, 10, 16, 20, 24];
 
-/// Unit groups of the wrist network with their usual abbreviations.
+/// Names the group of each unit of the wrist network with its usual abbreviation.
 fn unit_roles(n_units: usize) -> Vec<String> {
     (0..n_units)
         .map(|unit| {
@@ -206,6 +207,7 @@ fn phi_figure(report: &mut Report) -> Result<()> {
         x.first().copied().unwrap_or(0.0),
         x.last().copied().unwrap_or(1.0),
     );
+
     let figure = GridFigure {
         title: "Tabulated spiking activation against the Siegert rate".to_string(),
         size: (1100, 800),
@@ -234,6 +236,7 @@ fn phi_figure(report: &mut Report) -> Result<()> {
             },
         ],
     };
+
     let s = &report.summary;
     let number = |path: &str| {
         data::number_at(s, path).map_or_else(|| "missing".to_string(), super::format_number)
@@ -274,7 +277,7 @@ fn pools_figure(report: &mut Report, phi: &NetTraces, control: &NetTraces) -> Re
                 Series::line(
                     "method (b): continuous",
                     PALETTE[0],
-                    3,
+                    2,
                     points(&phi.continuous, unit, phi.dt_ms),
                 ),
                 Series::line(
@@ -360,8 +363,15 @@ fn net_section(report: &mut Report, net: &Net, traces: Option<&NetTraces>) -> Re
         .copied()
         .filter(|&u| u < n_units)
         .collect();
-    let what = format!("{} (test trial, first trial)", net.title);
-    if !super::raster(report, net.label, &populations, &roles, duration_ms, &what)? {
+    let description = format!("{}: test trial, first spiking trial", net.title);
+    if !super::raster(
+        report,
+        net.label,
+        &populations,
+        &roles,
+        duration_ms,
+        &description,
+    )? {
         report.missing(
             &format!("spikes_{}_<condition>.bin", net.label),
             "the raster",
@@ -375,15 +385,13 @@ fn net_section(report: &mut Report, net: &Net, traces: Option<&NetTraces>) -> Re
             .note(&format!("summary.json has no {} list.", net.units_path));
         return Ok(());
     }
-    let dt_ms = traces.map_or(1.0, |t| t.dt_ms);
-    let paired = traces.map(|t| {
-        (
-            std::slice::from_ref(&t.continuous),
-            std::slice::from_ref(&t.spiking),
-        )
+    let paired = traces.map(|t| agreement::PairedTraces {
+        continuous: std::slice::from_ref(&t.continuous),
+        spiking: std::slice::from_ref(&t.spiking),
+        dt_ms: t.dt_ms,
     });
-    let rows = agreement::unit_rows(numbers, &roles, paired, dt_ms);
+    let rows = agreement::unit_rows(numbers, &roles, paired);
     super::agreement_table(&mut report.page, &rows);
-    report.page.paragraph(&super::agreement_caption(10.0));
+    report.page.paragraph(&super::agreement_caption());
     Ok(())
 }
