@@ -219,3 +219,29 @@ fn report_task(task: &str, summary: &serde_json::Value, passed: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed_config<T: serde::de::DeserializeOwned>(file_name: &str) -> T {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/config")
+            .join(file_name);
+        load_config(&path).unwrap()
+    }
+
+    #[test]
+    fn committed_configs_match_defaults() {
+        // data/config must show the defaults the code runs with; regenerate it with
+        // `cargo xtask write-configs` after changing them.
+        let memory: memory::MemoryConfig = committed_config("memory.json");
+        assert_eq!(memory, memory::MemoryConfig::full());
+        let memory_quick: memory::MemoryConfig = committed_config("memory-quick.json");
+        assert_eq!(memory_quick, memory::MemoryConfig::quick());
+        let wrist: wrist::WristConfig = committed_config("wrist.json");
+        assert_eq!(wrist, wrist::WristConfig::full());
+        let wrist_quick: wrist::WristConfig = committed_config("wrist-quick.json");
+        assert_eq!(wrist_quick, wrist::WristConfig::quick());
+    }
+}

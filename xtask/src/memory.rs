@@ -26,6 +26,7 @@ use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings}
 
 /// Everything the memory reproduction needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     /// Task timeline and sizes.
     pub task: MemoryTaskParams,
@@ -53,6 +54,7 @@ pub struct MemoryConfig {
 
 /// Acceptance thresholds of the memory reproduction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryThresholds {
     /// Continuous net: delay-period RMS error.
     pub delay_rms_error: f64,
@@ -137,6 +139,22 @@ impl MemoryConfig {
         config.thresholds.median_nrmse = 0.2;
         config.thresholds.max_output_error_first_second = 0.2;
         config
+    }
+}
+
+impl MemoryConfig {
+    /// Checks the configuration before any stage runs, naming the first invalid value.
+    pub fn validate(&self) -> Result<()> {
+        self.task.validate().context("invalid task settings")?;
+        self.training.validate("training")?;
+        self.calibration.validate("calibration")?;
+        self.conversion
+            .validate()
+            .context("invalid conversion settings")?;
+        if self.n_trials == 0 {
+            anyhow::bail!("invalid n_trials = 0: give at least 1 spiking trial per cue value");
+        }
+        Ok(())
     }
 }
 
@@ -339,6 +357,7 @@ pub fn reproduce(
     seed: u64,
     out_root: &Path,
 ) -> Result<(serde_json::Value, bool)> {
+    config.validate()?;
     let out_dir = out_root.join("memory");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("failed to create {}", out_dir.display()))?;

@@ -13,6 +13,7 @@ use crate::artifact;
 
 /// Optimiser settings of one training stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainingSettings {
     /// Iteration limit.
     pub iterations: usize,
@@ -37,8 +38,43 @@ pub struct TrainingSettings {
 /// instead of training again (`reproduce --reuse-trained`).
 pub static REUSE_TRAINED: AtomicBool = AtomicBool::new(false);
 
+impl TrainingSettings {
+    /// Checks the settings, naming the first invalid one.
+    pub fn validate(&self, stage: &str) -> Result<()> {
+        if self.iterations == 0 || self.batch_size == 0 || self.checkpoint_every == 0 {
+            bail!(
+                "invalid {stage} settings: iterations ({}), batch_size ({}) and checkpoint_every ({}) must all be at least 1",
+                self.iterations, self.batch_size, self.checkpoint_every
+            );
+        }
+        let rates = [
+            ("learning_rate", self.learning_rate),
+            ("final_learning_rate", self.final_learning_rate),
+        ];
+        for (name, value) in rates {
+            if !(value.is_finite() && value > 0.0) {
+                bail!("invalid {stage}.{name} = {value}: give a finite value > 0");
+            }
+        }
+        if self.clip_norm.is_nan() || self.clip_norm <= 0.0 {
+            bail!(
+                "invalid {stage}.clip_norm = {}: give a value > 0 (infinity turns clipping off)",
+                self.clip_norm
+            );
+        }
+        if !(0.0..=1.0).contains(&self.decay_start_fraction) {
+            bail!(
+                "invalid {stage}.decay_start_fraction = {}: give a fraction in [0, 1]",
+                self.decay_start_fraction
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What a training stage did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainingOutcome {
     /// Iterations run.
     pub iterations: usize,

@@ -22,6 +22,7 @@ use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings}
 
 /// Everything the wrist reproduction needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WristConfig {
     /// Task timeline, inputs and templates.
     pub task: WristTaskParams,
@@ -31,6 +32,9 @@ pub struct WristConfig {
     pub conversion: ConversionParams,
     /// Delay of synapses onto motoneuron pools (ms); other synapses use `conversion.delay_ms`.
     pub motoneuron_delay_ms: f64,
+    /// Whether both continuous nets carry the spiking net's synaptic delays (rounded to whole
+    /// continuous steps), so that training accounts for the latency the conversion adds.
+    pub match_synaptic_delays: bool,
     /// Training of each net.
     pub training: TrainingSettings,
     /// Training seeds tried for each net, in order until one meets every continuous
@@ -45,6 +49,7 @@ pub struct WristConfig {
 /// Acceptance thresholds of the wrist spiking net; the continuous criteria are those of
 /// `tasks_wrist::WristCriteria`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WristThresholds {
     /// Lowest median per-unit r.
     pub median_r: f64,
@@ -67,17 +72,18 @@ impl WristConfig {
             table: TableConfig::default(),
             conversion,
             motoneuron_delay_ms: 10.0,
+            match_synaptic_delays: true,
             training: TrainingSettings {
-                iterations: 5000,
+                iterations: 8000,
                 batch_size: 8,
                 learning_rate: 2e-3,
                 clip_norm: 1.0,
-                decay_start_fraction: 0.6,
+                decay_start_fraction: 0.5,
                 final_learning_rate: 2e-4,
                 target_loss: None,
                 checkpoint_every: 500,
             },
-            n_training_seeds: 1,
+            n_training_seeds: 2,
             n_trials: 20,
             thresholds: WristThresholds {
                 median_r: 0.9,
@@ -93,6 +99,7 @@ impl WristConfig {
     pub fn quick() -> WristConfig {
         let mut config = WristConfig::full();
         config.training.iterations = 800;
+        config.n_training_seeds = 1;
         config.table.n_seeds = 1;
         config.table.x_step = 0.1;
         config.n_trials = 6;
@@ -100,6 +107,43 @@ impl WristConfig {
         config.thresholds.median_nrmse = 0.2;
         config.thresholds.gate_continuous = false;
         config
+    }
+}
+
+/// Delay of the synapses onto each unit (ms): `motoneuron_delay_ms` onto motoneuron pools,
+/// `conversion.delay_ms` elsewhere.
+fn synaptic_delays_ms(config: &WristConfig) -> Vec<f64> {
+    (0..config.task.n_units())
+        .map(|unit| {
+            let onto_motoneuron = UnitGroup::MnFlexor.units().contains(&unit)
+                || UnitGroup::MnExtensor.units().contains(&unit);
+            if onto_motoneuron {
+                config.motoneuron_delay_ms
+            } else {
+                config.conversion.delay_ms
+            }
+        })
+        .collect()
+}
+
+impl WristConfig {
+    /// Checks the configuration before any stage runs, naming the first invalid value.
+    pub fn validate(&self) -> Result<()> {
+        self.task.validate().context("invalid task settings")?;
+        self.training.validate("training")?;
+        self.conversion
+            .validate()
+            .context("invalid conversion settings")?;
+        if !(self.motoneuron_delay_ms.is_finite() && self.motoneuron_delay_ms >= 0.0) {
+            anyhow::bail!(
+                "invalid motoneuron_delay_ms = {}: give a finite delay >= 0 ms",
+                self.motoneuron_delay_ms
+            );
+        }
+        if self.n_trials == 0 {
+            anyhow::bail!("invalid n_trials = 0: give at least 1 spiking trial");
+        }
+        Ok(())
     }
 }
 
@@ -133,6 +177,13 @@ fn train_wrist_net(
         rnn_config.input_mask = Some(arch.input_mask.clone());
         rnn_config.train_y0 = false;
         rnn_config.y0_init = 0.05;
+        if config.match_synaptic_delays {
+            let delays = synaptic_delays_ms(config);
+            let shape = (task.n_units(), task.n_units());
+            rnn_config.delay_steps = Some(ndarray::Array2::from_shape_fn(shape, |(post, _)| {
+                (delays[post] / task.dt_ms).round() as usize
+            }));
+        }
         let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(run_seed, 0));
         let mut rnn = Rnn::new_using(rnn_config, &mut init_rng)?;
 
@@ -219,17 +270,7 @@ fn convert_and_simulate(
 ) -> Result<(SpikingRuns, f64, f64)> {
     let task = &config.task;
     let test_trial = tasks_wrist::test_trial(task)?;
-    let delays: Vec<f64> = (0..task.n_units())
-        .map(|unit| {
-            if UnitGroup::MnFlexor.units().contains(&unit)
-                || UnitGroup::MnExtensor.units().contains(&unit)
-            {
-                config.motoneuron_delay_ms
-            } else {
-                config.conversion.delay_ms
-            }
-        })
-        .collect();
+    let delays = synaptic_delays_ms(config);
     let conversion = ConversionParams {
         g: table.g,
         mu_0: table.mu_0,
@@ -301,6 +342,7 @@ pub fn reproduce(
     seed: u64,
     out_root: &Path,
 ) -> Result<(serde_json::Value, bool)> {
+    config.validate()?;
     let out_dir = out_root.join("wrist");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("failed to create {}", out_dir.display()))?;
