@@ -126,7 +126,7 @@ pub fn split_header(mut bytes: &[u8]) -> Result<(Header, &[u8])> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], kind: &str) -> Result<T> {
     let (header, payload) = split_header(bytes)?;
     if header.kind != kind {
-        bail!("holds a {}, expected a {kind}", header.kind);
+        bail!("contains a {}, expected a {kind}", header.kind);
     }
     codec()
         .deserialize(payload)
@@ -148,7 +148,7 @@ mod tests {
 
         let bytes = fs::read(&path).unwrap();
         let wrong_kind = load::<Vec<f64>>(&path, "network").unwrap_err();
-        assert!(format!("{wrong_kind:#}").contains("holds a vector"));
+        assert!(format!("{wrong_kind:#}").contains("contains a vector"));
 
         let mut other_version = bytes.clone();
         other_version[8..12].copy_from_slice(&2u32.to_le_bytes());

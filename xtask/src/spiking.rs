@@ -52,7 +52,7 @@ pub struct AgreementSummary<'a> {
 }
 
 impl SpikingRuns {
-    /// The agreement numbers for a summary.
+    /// Returns the agreement numbers for a summary.
     pub fn summary(&self) -> AgreementSummary<'_> {
         AgreementSummary {
             median_r: self.median_r,

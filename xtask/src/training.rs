@@ -72,7 +72,7 @@ impl TrainingSettings {
     }
 }
 
-/// What a training stage did.
+/// Outcome of a training stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingOutcome {
@@ -86,7 +86,7 @@ pub struct TrainingOutcome {
     pub loss_history: Vec<f64>,
 }
 
-/// A progress bar that draws only on a terminal (indicatif hides itself otherwise).
+/// Creates a progress bar, which indicatif draws only on a terminal.
 pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(

@@ -64,7 +64,7 @@ pub struct WristThresholds {
 }
 
 impl WristConfig {
-    /// The full reproduction.
+    /// Returns the configuration of the full reproduction.
     pub fn full() -> WristConfig {
         let conversion = ConversionParams::default();
         WristConfig {
@@ -95,7 +95,7 @@ impl WristConfig {
         }
     }
 
-    /// A smaller run for regression checks.
+    /// Returns a smaller configuration for regression checks.
     pub fn quick() -> WristConfig {
         let mut config = WristConfig::full();
         config.training.iterations = 800;

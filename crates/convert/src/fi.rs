@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::seeds::stream_seed;
 use crate::{check_positive, Error};
 
-/// How an f-I curve is measured.
+/// Settings of an f-I curve measurement.
 ///
 /// | name | default | meaning |
 /// |---|---|---|

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{check_positive, Error};
 
-/// How presynaptic neurons are chosen for each connection between populations.
+/// Rule that chooses the presynaptic neurons of each connection between populations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ConnectivityRule {
     /// Each neuron receives from exactly `round(p N_pre)` presynaptic neurons.
@@ -55,7 +55,7 @@ pub enum ConnectivityRule {
     AllToAll,
 }
 
-/// How the continuous net's external inputs reach the spiking neurons.
+/// Route by which the continuous net's external inputs reach the spiking neurons.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum InputMode {
     /// Injected currents `g sum_k U_ik u_k(t)`, exactly what the continuous unit receives.

@@ -22,7 +22,7 @@ use crate::Error;
 /// Width of the PSTH bins (ms).
 pub const PSTH_BIN_MS: f64 = 10.0;
 
-/// What one spiking trial produced.
+/// Output of one spiking trial.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpikingTrial {
     /// Filtered, normalised population rates, shape `(n_steps + 1, n_units)`, row `n` at the

@@ -22,6 +22,7 @@ use crate::Error;
 /// | `late_delay_ms` | 500 ms | late delay window D2, the last part of the delay |
 /// | `transition_weight` | 1 | relative error weight of the scored steps from the end of the mask to `transition_end_after_cue_offset_ms` |
 /// | `transition_end_after_cue_offset_ms` | 100 ms | end of the up-weighted window, after cue offset |
+/// | `hidden_activity_weight` | 0 | weight of the mean squared hidden activity outside the cue window |
 ///
 /// Layout: inputs `[u1, u2]` (cue value, cue flag); units `0..n_hidden` are hidden and unit
 /// `n_hidden` is the output. Every duration must be a whole number of time steps.
@@ -62,6 +63,11 @@ pub struct MemoryTaskParams {
     pub transition_weight: f64,
     /// End of the up-weighted window, in ms after cue offset.
     pub transition_end_after_cue_offset_ms: f64,
+    /// Weight of an activity penalty: the mean over hidden units and steps of `y^2` in the
+    /// baseline and from `transition_end_after_cue_offset_ms` after cue offset on, added to
+    /// the output error. Hidden units that the memory does not need then fall silent outside
+    /// the cue, as in sparse-activity regularisation of trained rate networks.
+    pub hidden_activity_weight: f64,
 }
 
 impl Default for MemoryTaskParams {
@@ -83,6 +89,7 @@ impl Default for MemoryTaskParams {
             late_delay_ms: 500.0,
             transition_weight: 1.0,
             transition_end_after_cue_offset_ms: 100.0,
+            hidden_activity_weight: 0.0,
         }
     }
 }
@@ -174,6 +181,13 @@ impl MemoryTaskParams {
         }
         whole_steps("early_delay_end_ms", end, self.dt_ms)?;
         check_positive("transition_weight", self.transition_weight)?;
+        if !(self.hidden_activity_weight.is_finite() && self.hidden_activity_weight >= 0.0) {
+            return Err(invalid(
+                "hidden_activity_weight",
+                self.hidden_activity_weight,
+                "must be finite and >= 0".into(),
+            ));
+        }
         whole_steps(
             "transition_end_after_cue_offset_ms",
             self.transition_end_after_cue_offset_ms,

@@ -73,6 +73,18 @@ pub fn cue_trial(params: &MemoryTaskParams, cue_value: f64, delay_ms: f64) -> Re
     let total: f64 = weights.sum();
     weights /= total;
 
+    // Activity penalty: hidden targets 0 in the baseline and after the transition window.
+    if params.hidden_activity_weight > 0.0 && params.n_hidden > 0 {
+        let n_penalised = steps.baseline + (n_steps - transition_end);
+        let weight = params.hidden_activity_weight / (n_penalised * params.n_hidden) as f64;
+        weights
+            .slice_mut(s![..steps.baseline, ..params.n_hidden])
+            .fill(weight);
+        weights
+            .slice_mut(s![transition_end.., ..params.n_hidden])
+            .fill(weight);
+    }
+
     Ok(Trial {
         inputs,
         targets,
@@ -311,5 +323,24 @@ mod tests {
         assert!((trial.weights[[399, output]] - 3.0 * unit).abs() < 1e-15);
         assert!((trial.weights[[400, output]] - unit).abs() < 1e-15);
         assert!((trial.weights.sum() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hidden_activity_penalty_weights() {
+        // 200 baseline rows and rows 400..1800 (1400) are penalised for 8 hidden units, so
+        // each entry weighs 0.2 / (1600 * 8); the cue window 200..400 is free.
+        let params = MemoryTaskParams {
+            hidden_activity_weight: 0.2,
+            ..MemoryTaskParams::default()
+        };
+        let trial = cue_trial(&params, 0.6, 1500.0).unwrap();
+        let expected = 0.2 / (1600.0 * 8.0);
+        assert!((trial.weights[[0, 3]] - expected).abs() < 1e-15);
+        assert!((trial.weights[[1799, 7]] - expected).abs() < 1e-15);
+        assert_eq!(trial.weights[[250, 3]], 0.0);
+        assert_eq!(trial.weights[[399, 0]], 0.0);
+        let hidden_total: f64 = trial.weights.slice(s![.., ..8]).sum();
+        assert!((hidden_total - 0.2).abs() < 1e-12, "{hidden_total}");
+        assert_eq!(trial.targets.slice(s![.., ..8]).sum(), 0.0);
     }
 }
