@@ -109,8 +109,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             training::REUSE_TRAINED.store(reuse_trained, std::sync::atomic::Ordering::Relaxed);
             if let Some(n) = threads {
-                if n == 0 {
-                    bail!("invalid --threads 0: give at least 1");
+                if n == 0 || n > 1024 {
+                    bail!("invalid --threads {n}: give a count from 1 to 1024");
                 }
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
