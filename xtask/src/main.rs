@@ -88,7 +88,6 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Err(err) = run(Cli::parse()) {
-        error!("{err:#}");
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
@@ -116,6 +115,9 @@ fn run(cli: Cli) -> Result<()> {
                     .num_threads(n)
                     .build_global()
                     .context("failed to start the thread pool")?;
+            }
+            if config.is_some() && task == Task::All {
+                bail!("--config applies to one task: add --task memory or --task wrist");
             }
             let started = Instant::now();
             let mut all_passed = true;

@@ -669,6 +669,7 @@ pub fn reproduce(
         },
         "plain": agreement_json(&plain),
         "spiking": spiking,
+        "thresholds": thresholds,
         "timings_s": timings,
         "failures": failures,
         "passed": passed,

@@ -53,10 +53,10 @@ pub enum Error {
     #[error("shape mismatch: {0}")]
     Shape(String),
     /// The spiking simulator rejected the network.
-    #[error("spiking simulator: {0}")]
+    #[error(transparent)]
     Simulator(#[from] iaf_sim::Error),
     /// The continuous network rejected its input.
-    #[error("continuous network: {0}")]
+    #[error(transparent)]
     Network(#[from] rnn_core::Error),
 }
 

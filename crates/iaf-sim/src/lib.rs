@@ -8,6 +8,9 @@
 //! spikes, potentials and synaptic currents. [`lif_rate_deterministic_hz`] is the closed-form
 //! rate of the noiseless neuron.
 //!
+//! Random draws take a caller's generator implementing `rand` 0.9's `Rng` (the examples use
+//! `rand_chacha` 0.9's `ChaCha8Rng`); the crate re-exports `rand` so that callers can match it.
+//!
 //! The neuron model, with a normalised potential (rest 0):
 //!
 //! ```text
@@ -71,3 +74,5 @@ pub use params::{
 };
 pub use rate::lif_rate_deterministic_hz;
 pub use simulation::{Simulation, SpikeRecord};
+
+pub use rand;

@@ -9,6 +9,9 @@
 //! principle), an input mask, non-negative input weights and an initial state kept in
 //! `[0, sup phi]`.
 //!
+//! Random draws take a caller's generator implementing `rand` 0.9's `Rng` (the examples use
+//! `rand_chacha` 0.9's `ChaCha8Rng`); the crate re-exports `rand` so that callers can match it.
+//!
 //! The gradient is the exact gradient of the simulated discrete map (checked against central
 //! finite differences in the tests). Trials of a batch run in parallel with rayon, and their
 //! gradients are summed in trial order, so results do not depend on the number of threads.
@@ -64,3 +67,5 @@ pub use loss::Gradient;
 pub use rnn::Rnn;
 pub use train::{train, train_with_adam, StopReason, TrainConfig, TrainReport};
 pub use trial::Trial;
+
+pub use rand;
