@@ -62,7 +62,6 @@ pub fn save<T: Serialize>(path: &Path, kind: &str, value: &T) -> Result<()> {
 }
 
 /// Reads an artifact of `kind` written by [`save`].
-#[allow(dead_code)]
 pub fn load<T: DeserializeOwned>(path: &Path, kind: &str) -> Result<T> {
     let bytes = fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     decode(&bytes, kind).with_context(|| format!("invalid artifact {}", path.display()))
