@@ -98,3 +98,47 @@ pub fn check(task: &str, summary: &Value, path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_reference(dir: &Path, value: f64, tolerance: f64) -> std::path::PathBuf {
+        let path = dir.join("memory-quick.json");
+        let doc = json!({
+            "task": "memory",
+            "tolerances": { "fit.rms": tolerance },
+            "values": { "fit.rms": value },
+        });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn reference_check_tolerance() {
+        let dir = std::env::temp_dir().join(format!("reference-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = write_reference(&dir, 0.030, 0.005);
+
+        // |0.033 - 0.030| = 0.003 is inside the tolerance, |0.036 - 0.030| = 0.006 is not.
+        assert!(check("memory", &json!({ "fit": { "rms": 0.033 } }), &path).is_ok());
+        let drifted = check("memory", &json!({ "fit": { "rms": 0.036 } }), &path).unwrap_err();
+        assert!(drifted.to_string().contains("fit.rms = 0.036"), "{drifted}");
+        let missing = check("memory", &json!({ "fit": {} }), &path).unwrap_err();
+        assert!(missing.to_string().contains("missing"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reference_lists_tracked_keys() {
+        let summary = json!({
+            "continuous": { "delay_rms_error": 0.1, "max_error": 0.2 },
+            "fit": { "rms": 0.03, "max_error": 0.05, "g": 0.8, "mu_0": 1.0, "f_max_hz": 95.0 },
+            "spiking": { "median_r": 0.9, "median_nrmse": 0.1, "max_output_error_first_second": 0.1 },
+        });
+        let doc = reference_of("memory", &summary).unwrap();
+        assert_eq!(doc["values"]["fit.g"], json!(0.8));
+        assert_eq!(doc["tolerances"]["fit.rms"], json!(0.005));
+        assert!(reference_of("memory", &json!({})).is_err());
+    }
+}
