@@ -41,7 +41,7 @@ pub struct MemoryConfig {
     /// Conversion; `g`, `mu_0` and `f_max_hz` are replaced by the fitted values.
     pub conversion: ConversionParams,
     /// Whether the continuous net carries the spiking net's synaptic delay (rounded to whole
-    /// continuous steps) on every connection, so that both nets share one loop timing; a
+    /// continuous steps) on every connection, so that both nets share one loop timing. A
     /// memory net trained without it loads the cue differently once converted.
     pub match_synaptic_delays: bool,
     /// Training seeds tried, in order, until one meets the continuous criteria.

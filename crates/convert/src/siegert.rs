@@ -278,7 +278,8 @@ mod tests {
         }
         // Far above threshold the rate approaches 1 / t_ref = 125 Hz from below.
         let high = siegert_rate_hz(&p, 1e4).unwrap();
-        assert!(high < 125.0 && high > 124.0, "{high}");
+        assert!(high < 125.0, "{high}");
+        assert!(high > 124.0, "{high}");
         assert_eq!(siegert_rate_hz(&p, -1e3).unwrap(), 0.0);
     }
 
