@@ -23,6 +23,8 @@ use crate::Error;
 /// | `transition_weight` | 1 | relative error weight of the scored steps from the end of the mask to `transition_end_after_cue_offset_ms` |
 /// | `transition_end_after_cue_offset_ms` | 100 ms | end of the up-weighted window, after cue offset |
 /// | `hidden_activity_weight` | 0 | weight of the mean squared hidden activity outside the cue window |
+/// | `distractor_probability` | 0 | share of training trials whose cue channel carries distractor values outside the cue window |
+/// | `distractor_hold_min_ms`, `distractor_hold_max_ms` | 150, 600 ms | range of the time a distractor value holds |
 ///
 /// Layout: inputs `[u1, u2]` (cue value, cue flag); units `0..n_hidden` are hidden and unit
 /// `n_hidden` is the output. Every duration must be a whole number of time steps.
@@ -68,6 +70,16 @@ pub struct MemoryTaskParams {
     /// the output error. Hidden units that the memory does not need then fall silent outside
     /// the cue, as in sparse-activity regularisation of trained rate networks.
     pub hidden_activity_weight: f64,
+    /// Probability that a sampled training trial carries distractors: outside the cue window
+    /// the cue channel `u1` holds random values from `U[0, cue_max]`, each for a time drawn
+    /// from `[distractor_hold_min_ms, distractor_hold_max_ms]`, while the cue flag `u2` stays
+    /// 0. The net must then take the cue value only while the flag is on, which gives it
+    /// units that respond to the cue and nothing else. Test trials never carry distractors.
+    pub distractor_probability: f64,
+    /// Shortest time a distractor value holds, in ms.
+    pub distractor_hold_min_ms: f64,
+    /// Longest time a distractor value holds, in ms.
+    pub distractor_hold_max_ms: f64,
 }
 
 impl Default for MemoryTaskParams {
@@ -90,6 +102,9 @@ impl Default for MemoryTaskParams {
             transition_weight: 1.0,
             transition_end_after_cue_offset_ms: 100.0,
             hidden_activity_weight: 0.0,
+            distractor_probability: 0.0,
+            distractor_hold_min_ms: 150.0,
+            distractor_hold_max_ms: 600.0,
         }
     }
 }
@@ -161,6 +176,36 @@ impl MemoryTaskParams {
         Ok(())
     }
 
+    fn validate_distractors(&self) -> Result<(), Error> {
+        let p = self.distractor_probability;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(invalid(
+                "distractor_probability",
+                p,
+                "must be a probability in [0, 1]; 0 turns distractors off".into(),
+            ));
+        }
+        check_positive("distractor_hold_min_ms", self.distractor_hold_min_ms)?;
+        whole_steps(
+            "distractor_hold_min_ms",
+            self.distractor_hold_min_ms,
+            self.dt_ms,
+        )?;
+        let max = self.distractor_hold_max_ms;
+        if !(max.is_finite() && max >= self.distractor_hold_min_ms) {
+            return Err(invalid(
+                "distractor_hold_max_ms",
+                max,
+                format!(
+                    "must be finite and >= distractor_hold_min_ms = {} ms",
+                    self.distractor_hold_min_ms
+                ),
+            ));
+        }
+        whole_steps("distractor_hold_max_ms", max, self.dt_ms)?;
+        Ok(())
+    }
+
     fn validate_windows(&self) -> Result<(), Error> {
         let start = self.early_delay_start_ms;
         if !(start.is_finite() && start >= 0.0) {
@@ -188,6 +233,7 @@ impl MemoryTaskParams {
                 "must be finite and >= 0".into(),
             ));
         }
+        self.validate_distractors()?;
         whole_steps(
             "transition_end_after_cue_offset_ms",
             self.transition_end_after_cue_offset_ms,

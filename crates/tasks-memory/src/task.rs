@@ -94,6 +94,10 @@ pub fn cue_trial(params: &MemoryTaskParams, cue_value: f64, delay_ms: f64) -> Re
 
 /// Builds a cue trial with a cue value drawn from `U[cue_min, cue_max]`.
 ///
+/// With probability `distractor_probability` the trial also carries distractors on the cue
+/// channel outside the cue window (see [`MemoryTaskParams::distractor_probability`]); the
+/// targets do not change. With probability 0 no random number beyond the cue value is drawn.
+///
 /// `delay_ms` is a separate argument so that a caller can follow a delay curriculum
 /// ([`curriculum_delay_ms`]).
 ///
@@ -106,7 +110,45 @@ pub fn sample_cue_trial<R: Rng + ?Sized>(
 ) -> Result<Trial, Error> {
     params.validate()?;
     let cue_value = rng.random_range(params.cue_min..=params.cue_max);
-    cue_trial(params, cue_value, delay_ms)
+    let mut trial = cue_trial(params, cue_value, delay_ms)?;
+    if params.distractor_probability > 0.0 && rng.random::<f64>() < params.distractor_probability {
+        add_distractors(params, &mut trial, delay_ms, rng)?;
+    }
+    Ok(trial)
+}
+
+/// Fills the cue channel outside the cue window with piecewise-constant random values.
+fn add_distractors<R: Rng + ?Sized>(
+    params: &MemoryTaskParams,
+    trial: &mut Trial,
+    delay_ms: f64,
+    rng: &mut R,
+) -> Result<(), Error> {
+    let steps = TrialSteps::new(params, delay_ms)?;
+    let hold_min = whole_steps(
+        "distractor_hold_min_ms",
+        params.distractor_hold_min_ms,
+        params.dt_ms,
+    )?;
+    let hold_max = whole_steps(
+        "distractor_hold_max_ms",
+        params.distractor_hold_max_ms,
+        params.dt_ms,
+    )?;
+    let n_steps = trial.inputs.nrows();
+    let cue = steps.baseline..steps.cue_offset();
+    let mut start = 0;
+    while start < n_steps {
+        let hold = rng.random_range(hold_min..=hold_max).max(1);
+        let value = rng.random_range(0.0..=params.cue_max.max(0.0));
+        for step in start..(start + hold).min(n_steps) {
+            if !cue.contains(&step) {
+                trial.inputs[[step, 0]] = value;
+            }
+        }
+        start += hold;
+    }
+    Ok(())
 }
 
 /// Returns the training delay in ms at `iteration` of `n_iterations`.
@@ -144,6 +186,45 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn distractors_change_only_the_cue_channel_outside_the_cue() {
+        let params = MemoryTaskParams {
+            distractor_probability: 1.0,
+            ..MemoryTaskParams::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let trial = sample_cue_trial(&params, 1500.0, &mut rng).unwrap();
+        let clean_params = MemoryTaskParams::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let clean = sample_cue_trial(&clean_params, 1500.0, &mut rng).unwrap();
+        // Same cue value (the first draw), same targets and flag channel.
+        assert_eq!(trial.targets, clean.targets);
+        assert_eq!(trial.inputs.column(1), clean.inputs.column(1));
+        // Cue window (steps 200..300) untouched; outside it the channel holds values in
+        // [0, cue_max] in runs of 150 to 600 steps, so at least 3 runs cover 1800 steps.
+        assert_eq!(
+            trial.inputs.slice(s![200..300, 0]),
+            clean.inputs.slice(s![200..300, 0])
+        );
+        let outside: Vec<f64> = (0..1800)
+            .filter(|n| !(200..300).contains(n))
+            .map(|n| trial.inputs[[n, 0]])
+            .collect();
+        assert!(outside.iter().all(|v| (0.0..=1.0).contains(v)));
+        let changes = outside.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!((2..=12).contains(&changes), "{changes} value changes");
+    }
+
+    #[test]
+    fn zero_distractor_probability_draws_nothing_more() {
+        let params = MemoryTaskParams::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        sample_cue_trial(&params, 1500.0, &mut rng).unwrap();
+        let mut reference = ChaCha8Rng::seed_from_u64(5);
+        let _: f64 = reference.random_range(params.cue_min..=params.cue_max);
+        assert_eq!(rng.random::<u64>(), reference.random::<u64>());
+    }
 
     #[test]
     fn trial_shapes() {
