@@ -118,6 +118,31 @@ pub(crate) enum Coupling {
 ///
 /// Simulate it with [`DenseSimulation`](crate::DenseSimulation), which follows the time grid of
 /// [`Simulation`](crate::Simulation).
+///
+/// ```
+/// use iaf_sim::{DenseNetwork, DenseNetworkParams, DenseSimulation, PopulationParams};
+/// use rand::{Rng, SeedableRng};
+/// use rand_chacha::ChaCha8Rng;
+///
+/// // Two populations of 50 neurons, 2 ms delays, weights N(0.001, 0.002^2) seeded per row.
+/// let population = PopulationParams { bias: 1.1, ..PopulationParams::default() };
+/// let params = DenseNetworkParams::with_uniform_delay(0.1, vec![population; 2], 2.0);
+/// let network = DenseNetwork::from_rows(params, 2, |pre, row| {
+///     let mut rng = ChaCha8Rng::seed_from_u64(11);
+///     rng.set_stream(pre as u64);
+///     for w in row {
+///         let z: f64 = rng.sample(rand_distr::StandardNormal);
+///         *w = (0.001 + 0.002 * z) as f32;
+///     }
+/// })?;
+///
+/// let mut sim = DenseSimulation::new(&network, 7, 2)?;
+/// sim.set_potentials_uniform(&mut ChaCha8Rng::seed_from_u64(1));
+/// sim.run(5_000); // 0.5 s
+/// let rate_hz = sim.n_spikes() as f64 / 100.0 / 0.5;
+/// assert!(rate_hz > 5.0 && rate_hz < 150.0);
+/// # Ok::<(), iaf_sim::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct DenseNetwork {
     params: DenseNetworkParams,
@@ -128,6 +153,7 @@ pub struct DenseNetwork {
     pub(crate) refractory_steps: Vec<u32>,
     pub(crate) propagators: Vec<Propagators>,
     pub(crate) max_delay_steps: u32,
+    pub(crate) min_delay_steps: u32,
 }
 
 impl DenseNetwork {
@@ -281,6 +307,7 @@ impl DenseNetwork {
             .map(|p| Propagators::new(&p.neuron, &p.synapse, dt_ms))
             .collect();
         let max_delay_steps = delay_steps.iter().copied().max().unwrap_or(1);
+        let min_delay_steps = delay_steps.iter().copied().min().unwrap_or(1);
         Ok(DenseNetwork {
             params,
             pop_offsets,
@@ -289,6 +316,7 @@ impl DenseNetwork {
             refractory_steps,
             propagators,
             max_delay_steps,
+            min_delay_steps,
         })
     }
 

@@ -52,8 +52,8 @@ pub struct DenseSimulation<'a> {
     /// One stream per neuron, empty when no population has noise.
     noise_rngs: Vec<ChaCha8Rng>,
     blocks: Vec<Block>,
-    /// Spikes of each block in the steps of even and odd index.
-    spike_lists: Vec<[RwLock<Vec<u32>>; 2]>,
+    /// Spikes of each block in the windows of even and odd index.
+    spike_lists: Vec<[RwLock<WindowSpikes>; 2]>,
     spikes_last_step: Vec<u32>,
     population_spike_counts: Vec<u32>,
     n_spikes: u64,
@@ -134,8 +134,8 @@ impl<'a> DenseSimulation<'a> {
             .map(|block| {
                 let capacity = block.neurons.len();
                 [
-                    RwLock::new(Vec::with_capacity(capacity)),
-                    RwLock::new(Vec::with_capacity(capacity)),
+                    RwLock::new(WindowSpikes::with_capacity(capacity)),
+                    RwLock::new(WindowSpikes::with_capacity(capacity)),
                 ]
             })
             .collect();
@@ -256,6 +256,7 @@ impl<'a> DenseSimulation<'a> {
             first_step: self.step_idx + 1,
             n_steps,
             n_slots: self.network.max_delay_steps as usize + 1,
+            window_steps: self.network.min_delay_steps as usize,
             add_rows: select_add_rows(),
         };
         let mut recorder = Recorder {
@@ -504,22 +505,55 @@ struct Recorder<'r> {
 struct Shared<'n> {
     network: &'n DenseNetwork,
     barrier: SpinBarrier,
-    spike_lists: &'n [[RwLock<Vec<u32>>; 2]],
+    spike_lists: &'n [[RwLock<WindowSpikes>; 2]],
     /// `bias + I_inj` per population.
     drives: &'n [f64],
     first_step: u64,
     n_steps: usize,
     n_slots: usize,
+    /// Steps per window: the shortest delay, so no spike of a window arrives within it.
+    window_steps: usize,
     add_rows: AddRows,
 }
 
+/// Spikes of one block in one window, step by step.
+#[derive(Debug)]
+struct WindowSpikes {
+    neurons: Vec<u32>,
+    /// `neurons[step_ends[k - 1]..step_ends[k]]` spiked in step `k` of the window.
+    step_ends: Vec<usize>,
+}
+
+impl WindowSpikes {
+    fn with_capacity(capacity: usize) -> WindowSpikes {
+        WindowSpikes {
+            neurons: Vec::with_capacity(capacity),
+            step_ends: Vec::new(),
+        }
+    }
+
+    /// Returns the spikes of step `offset` of the window, ascending.
+    fn step(&self, offset: usize) -> &[u32] {
+        let start = if offset == 0 {
+            0
+        } else {
+            self.step_ends[offset - 1]
+        };
+        &self.neurons[start..self.step_ends[offset]]
+    }
+}
+
 impl Shared<'_> {
-    /// Runs every step for one block.
+    /// Runs every step for one block, in windows of `window_steps` steps.
     ///
-    /// One barrier per step separates integration (which writes this block's spike list of the
-    /// step's parity) from scheduling (which reads every block's list). A block cannot start
-    /// the step after next, and overwrite a list, before every block has passed the next
-    /// barrier, which each does only after it finished scheduling this step.
+    /// A spike of step `k` arrives no earlier than `k + window_steps`, so each block can
+    /// integrate a whole window from input scheduled before it. One barrier per window then
+    /// separates integration (which writes this block's spike list of the window's parity)
+    /// from scheduling (which reads every block's list, step by step). A block cannot start the
+    /// window after next, and overwrite a list, before every block has passed the next
+    /// barrier, which each does only after it finished scheduling this window. Every slot
+    /// receives its input ordered by emission step, then neuron, whatever the window length
+    /// or number of blocks.
     fn work(
         &self,
         index: usize,
@@ -527,38 +561,58 @@ impl Shared<'_> {
         mut state: NeuronState<'_>,
         mut recorder: Option<&mut Recorder<'_>>,
     ) {
-        for offset in 0..self.n_steps {
-            let step = self.first_step + offset as u64;
-            let slot = (step % self.n_slots as u64) as usize;
-            let parity = (step % 2) as usize;
+        let mut done = 0;
+        let mut parity = 0;
+        while done < self.n_steps {
+            let window_len = self.window_steps.min(self.n_steps - done);
+            let first_step = self.first_step + done as u64;
             {
                 let mut spikes = self.spike_lists[index][parity]
                     .write()
                     .expect("spike lists are never poisoned: workers do not panic");
-                spikes.clear();
-                match &self.network.coupling {
-                    Coupling::Dense { .. } => {
-                        self.advance_dense(block, &mut state, slot, &mut spikes)
+                spikes.neurons.clear();
+                spikes.step_ends.clear();
+                for offset in 0..window_len {
+                    let slot = self.slot(first_step + offset as u64);
+                    match &self.network.coupling {
+                        Coupling::Dense { .. } => {
+                            self.advance_dense(block, &mut state, slot, &mut spikes.neurons)
+                        }
+                        Coupling::Uniform { .. } => {
+                            self.advance_uniform(block, &mut state, slot, &mut spikes.neurons)
+                        }
                     }
-                    Coupling::Uniform { .. } => {
-                        self.advance_uniform(block, &mut state, slot, &mut spikes)
-                    }
+                    let end = spikes.neurons.len();
+                    spikes.step_ends.push(end);
                 }
             }
             if self.spike_lists.len() > 1 {
                 self.barrier.wait();
             }
 
-            match &self.network.coupling {
-                Coupling::Dense { weights } => self.schedule_dense(block, weights, slot, parity),
-                Coupling::Uniform { weights } => {
-                    self.schedule_uniform(block, weights, slot, parity)
+            for offset in 0..window_len {
+                let step = first_step + offset as u64;
+                let slot = self.slot(step);
+                match &self.network.coupling {
+                    Coupling::Dense { weights } => {
+                        self.schedule_dense(block, weights, slot, parity, offset)
+                    }
+                    Coupling::Uniform { weights } => {
+                        self.schedule_uniform(block, weights, slot, parity, offset)
+                    }
+                }
+                if let Some(recorder) = recorder.as_deref_mut() {
+                    self.collect(recorder, step, parity, offset);
                 }
             }
-            if let Some(recorder) = recorder.as_deref_mut() {
-                self.collect(recorder, step, parity);
-            }
+            done += window_len;
+            parity = 1 - parity;
         }
+    }
+
+    /// Returns the ring slot of step `step`.
+    fn slot(&self, step: u64) -> usize {
+        (step % self.n_slots as u64) as usize
     }
 
     fn advance_dense(
@@ -660,13 +714,20 @@ impl Shared<'_> {
         }
     }
 
-    /// Adds the weight rows of every spike of this step, in ascending neuron order, into this
-    /// block's slots of their arrival steps.
+    /// Adds the weight rows of every spike of step `offset` of the window, in ascending neuron
+    /// order, into this block's slots of their arrival steps.
     ///
     /// Consecutive spikes whose source populations have the same runs form groups of up to
     /// [`MAX_GROUP`] rows. A group loads each target once, adds its rows one after the other
     /// and stores the sum, which rounds exactly as adding the rows one at a time does.
-    fn schedule_dense(&self, block: &mut Block, weights: &[f32], slot: usize, parity: usize) {
+    fn schedule_dense(
+        &self,
+        block: &mut Block,
+        weights: &[f32],
+        slot: usize,
+        parity: usize,
+        offset: usize,
+    ) {
         let n = self.network.n_neurons();
         let offsets = self.network.pop_offsets();
         let mut group: [&[f32]; MAX_GROUP] = [&[]; MAX_GROUP];
@@ -674,7 +735,7 @@ impl Shared<'_> {
         let mut group_class = 0;
         for list in self.spike_lists {
             let spikes = list[parity].read().expect("spike lists are never poisoned");
-            for &pre in spikes.iter() {
+            for &pre in spikes.step(offset) {
                 let pre = pre as usize;
                 let source_pop = offsets.partition_point(|&start| start <= pre) - 1;
                 let class = block.run_class[source_pop];
@@ -709,13 +770,20 @@ impl Shared<'_> {
     }
 
     /// Adds `w[a, b] * count_b` for every population pair into the slot of its arrival step.
-    fn schedule_uniform(&self, block: &mut Block, weights: &[f64], slot: usize, parity: usize) {
+    fn schedule_uniform(
+        &self,
+        block: &mut Block,
+        weights: &[f64],
+        slot: usize,
+        parity: usize,
+        offset: usize,
+    ) {
         let n_populations = self.network.n_populations();
         let offsets = self.network.pop_offsets();
         block.spike_counts.fill(0);
         for list in self.spike_lists {
             let spikes = list[parity].read().expect("spike lists are never poisoned");
-            for &pre in spikes.iter() {
+            for &pre in spikes.step(offset) {
                 let source_pop = offsets.partition_point(|&start| start <= pre as usize) - 1;
                 block.spike_counts[source_pop] += 1;
             }
@@ -733,12 +801,14 @@ impl Shared<'_> {
         }
     }
 
-    /// Copies this step's spikes into the network-wide outputs.
-    fn collect(&self, recorder: &mut Recorder<'_>, step: u64, parity: usize) {
+    /// Copies the spikes of step `offset` of the window into the network-wide outputs.
+    fn collect(&self, recorder: &mut Recorder<'_>, step: u64, parity: usize, offset: usize) {
         recorder.spikes_last_step.clear();
         for list in self.spike_lists {
             let spikes = list[parity].read().expect("spike lists are never poisoned");
-            recorder.spikes_last_step.extend_from_slice(&spikes);
+            recorder
+                .spikes_last_step
+                .extend_from_slice(spikes.step(offset));
         }
         let offsets = self.network.pop_offsets();
         recorder.population_spike_counts.fill(0);
