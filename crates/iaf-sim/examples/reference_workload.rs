@@ -5,10 +5,11 @@
 //!     --m 500 --threads 2 --seed 1 [--duration-ms 2000] [--dt-ms 0.1] [--uniform-fast-path]
 //! ```
 //!
-//! The network: 20 populations of `M` current-based LIF neurons, all-to-all including within
-//! populations and self-connections, `tau_m dv/dt = -v + I_bg + s`, `tau_s ds/dt = -s`,
-//! tau_m 20 ms, threshold 20, reset 0, refractory 2 ms (20 steps at 0.1 ms), tau_s 5 ms, every
-//! synapse delayed 2 ms (a spike of step k adds `w` to `s` at the start of step k + 20). The
+//! The network has 20 populations of `M` current-based LIF neurons, connected all-to-all
+//! within and between populations, self-connections included. Each neuron obeys
+//! `tau_m dv/dt = -v + I_bg + s` and `tau_s ds/dt = -s` with tau_m 20 ms, threshold 20, reset 0,
+//! refractory 2 ms (20 steps at 0.1 ms) and tau_s 5 ms. Every synapse is delayed 2 ms: a spike
+//! of step k adds `w` to `s` at the start of step k + 20. The
 //! weight from neuron j of population b onto neuron i of population a is
 //! `Wpop[a, b] / M * (1 + 0.2 xi_ij)` with `Wpop ~ N(0, 4^2)` and `xi_ij ~ N(0, 1)`, stored as
 //! `f32`. `I_bg ~ U[20.5, 28)` and `v(0) ~ U[0, 20)` per neuron. With `--uniform-fast-path`

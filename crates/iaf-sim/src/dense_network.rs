@@ -97,10 +97,10 @@ impl DenseNetworkParams {
     }
 }
 
-/// How spikes reach their targets.
+/// Storage of the synaptic weights.
 #[derive(Clone, Debug)]
 pub(crate) enum Coupling {
-    /// `weights[pre * n + post]`: row `pre` holds the outgoing weights of neuron `pre`.
+    /// `weights[pre * n + post]`: row `pre` contains the outgoing weights of neuron `pre`.
     Dense { weights: Vec<f32> },
     /// `weights[a * n_populations + b]`: weight of every synapse from population `b` onto `a`.
     Uniform { weights: Vec<f64> },
@@ -111,8 +111,8 @@ pub(crate) enum Coupling {
 /// Two couplings are available. [`DenseNetwork::from_rows`] and [`DenseNetwork::from_matrix`]
 /// store one `f32` weight per ordered neuron pair, in rows per presynaptic neuron, so that a
 /// spike adds one contiguous row to the input its targets receive after the delay.
-/// [`DenseNetwork::uniform`] stores one weight per population pair; all neurons of a population
-/// then receive the same input, and the simulation keeps one synaptic state per population.
+/// [`DenseNetwork::uniform`] stores one weight per population pair. All neurons of a population
+/// then receive the same input, so the simulation keeps one synaptic state per population.
 /// That is a different model from a dense network with equal weights only in that the
 /// per-population input sum `w * count` is rounded once instead of once per spike.
 ///
@@ -160,7 +160,7 @@ impl DenseNetwork {
     /// Builds a dense network whose weights come from `fill_row(pre, row)`.
     ///
     /// `row` has one entry per neuron (global index, all populations) and receives the weights
-    /// of the synapses from neuron `pre` onto every neuron; it starts zeroed. Rows are filled on
+    /// of the synapses from neuron `pre` onto every neuron. It starts zeroed. Rows are filled on
     /// `threads` threads, each taking a contiguous block of rows, so `fill_row` must give the
     /// same row for the same `pre` whichever thread calls it (seed any random generator from
     /// `pre`). Weights are stored as `f32`: `n_neurons^2 * 4` bytes.
@@ -396,7 +396,8 @@ impl DenseNetwork {
     /// If either index is out of range.
     pub fn weight(&self, post: usize, pre: usize) -> f64 {
         let n = self.n_neurons();
-        assert!(post < n && pre < n, "neuron index out of range 0..{n}");
+        assert!(post < n, "postsynaptic index {post} out of range 0..{n}");
+        assert!(pre < n, "presynaptic index {pre} out of range 0..{n}");
         match &self.coupling {
             Coupling::Dense { weights } => f64::from(weights[pre * n + post]),
             Coupling::Uniform { weights } => {
