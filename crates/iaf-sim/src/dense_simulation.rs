@@ -211,7 +211,7 @@ impl<'a> DenseSimulation<'a> {
     /// Sets the current `I_inj` added to the drive of every neuron of `pop` until changed.
     ///
     /// # Errors
-    /// [`Error::NonFiniteValue`] for a non-finite current.
+    /// [`Error::InvalidInjectedCurrent`] for a non-finite current.
     ///
     /// # Panics
     /// If `pop` is not a population index.
@@ -219,11 +219,7 @@ impl<'a> DenseSimulation<'a> {
         let n = self.network.n_populations();
         assert!(pop < n, "population index {pop} out of range 0..{n}");
         if !current.is_finite() {
-            return Err(Error::NonFiniteValue {
-                name: "injected current",
-                neuron: pop,
-                value: current,
-            });
+            return Err(Error::InvalidInjectedCurrent { pop, current });
         }
         self.injected_currents[pop] = current;
         Ok(())

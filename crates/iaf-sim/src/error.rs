@@ -308,6 +308,15 @@ pub enum Error {
         value: f64,
     },
 
+    /// An injected current is not finite.
+    #[error("population {pop}: injected current {current} must be finite")]
+    InvalidInjectedCurrent {
+        /// Population index.
+        pop: usize,
+        /// The rejected current.
+        current: f64,
+    },
+
     /// A thread count of zero.
     #[error("threads = 0 is invalid: use at least 1 thread")]
     InvalidThreadCount,
