@@ -386,3 +386,36 @@ fn misspelt_config_key_is_rejected() {
     assert!(serde_json::from_value::<PopulationParams>(population).is_ok());
     assert!(serde_json::from_value::<PopulationParams>(bad).is_err());
 }
+
+#[test]
+fn dense_noise_has_stationary_variance() {
+    // 20,000 uncoupled neurons with sigma_v = 1, tau_m = 10 ms, no drive and an unreachable
+    // threshold, after 20 membrane time constants: the exact Ornstein-Uhlenbeck increments give
+    // mean 0 and variance sigma_v^2 / 2 = 0.5. The sample variance has relative SD
+    // sqrt(2 / 19,999) = 1.0%, so 5% is five SDs; the mean has SE sqrt(0.5 / 20,000) = 0.005,
+    // so 0.025 is five SEs.
+    let population = PopulationParams {
+        n_neurons: 20_000,
+        neuron: NeuronParams {
+            v_threshold: 1e9,
+            sigma_v: 1.0,
+            ..NeuronParams::default()
+        },
+        ..PopulationParams::default()
+    };
+    let params = DenseNetworkParams::with_uniform_delay(DT_MS, vec![population], 1.0);
+    let network = DenseNetwork::uniform(params, Array2::zeros((1, 1)).view()).unwrap();
+    let mut sim = DenseSimulation::new(&network, 17, 2).unwrap();
+    sim.run(2000);
+
+    let n = sim.potentials().len() as f64;
+    let mean = sim.potentials().iter().sum::<f64>() / n;
+    let variance = sim
+        .potentials()
+        .iter()
+        .map(|v| (v - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
+    assert!(mean.abs() <= 0.025, "mean {mean}");
+    assert!((variance / 0.5 - 1.0).abs() <= 0.05, "variance {variance}");
+}
