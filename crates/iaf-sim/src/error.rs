@@ -240,4 +240,94 @@ pub enum Error {
         /// Largest supported rate (Hz).
         max_rate_hz: f64,
     },
+    /// The delay matrix of a dense network does not have one row and one column per
+    /// population.
+    #[error(
+        "delays_ms has shape {rows} x {cols} (rows x shortest row), but the network has \
+         {n_populations} populations: give one row per target population and one column per \
+         source population"
+    )]
+    DelayMatrixShape {
+        /// Number of rows given.
+        rows: usize,
+        /// Length of the shortest row, or of the first row whose length differs.
+        cols: usize,
+        /// Number of populations.
+        n_populations: usize,
+    },
+
+    /// A delay between two populations of a dense network is invalid.
+    #[error(
+        "delay delays_ms[{target}][{source_pop}] = {delay_ms} is invalid: it must be finite, \
+         >= 0 and shorter than {max_steps} time steps"
+    )]
+    InvalidPairDelay {
+        /// Target population index (row).
+        target: usize,
+        /// Source population index (column).
+        source_pop: usize,
+        /// The rejected delay (ms).
+        delay_ms: f64,
+        /// Largest supported delay in steps.
+        max_steps: u64,
+    },
+
+    /// A weight of a dense network is not finite.
+    #[error(
+        "dense weight from neuron {pre} onto neuron {post} is {weight}: every weight must be \
+         finite (check the weight generator)"
+    )]
+    InvalidDenseWeight {
+        /// Presynaptic neuron (global index).
+        pre: usize,
+        /// Postsynaptic neuron (global index).
+        post: usize,
+        /// The rejected weight.
+        weight: f64,
+    },
+
+    /// A weight matrix or a per-neuron vector has the wrong shape.
+    #[error("{name} has shape {found:?}, expected {expected:?}")]
+    ShapeMismatch {
+        /// Name of the argument.
+        name: &'static str,
+        /// Shape given.
+        found: Vec<usize>,
+        /// Shape required.
+        expected: Vec<usize>,
+    },
+
+    /// A per-neuron value is not finite.
+    #[error("{name}[{neuron}] = {value} must be finite")]
+    NonFiniteValue {
+        /// Name of the argument.
+        name: &'static str,
+        /// Neuron index.
+        neuron: usize,
+        /// The rejected value.
+        value: f64,
+    },
+
+    /// An injected current is not finite.
+    #[error("population {pop}: injected current {current} must be finite")]
+    InvalidInjectedCurrent {
+        /// Population index.
+        pop: usize,
+        /// The rejected current.
+        current: f64,
+    },
+
+    /// A thread count of zero.
+    #[error("threads = 0 is invalid: use at least 1 thread")]
+    InvalidThreadCount,
+
+    /// A dense network would hold more weights than memory can address.
+    #[error(
+        "a dense network of {n_neurons} neurons needs {n_neurons}^2 weights, more than this \
+         platform can address; use the sparse Network instead"
+    )]
+    DenseNetworkTooLarge {
+        /// Number of neurons.
+        n_neurons: usize,
+    },
 }

@@ -22,9 +22,17 @@
 //! ([`SynapseModel`]) of the arriving spikes; every kernel integrates to `J * tau_area`, so a
 //! presynaptic rate `r` gives the mean current `J r tau_area` whatever the kernel shape.
 //!
-//! This crate knows nothing about continuous rate networks or how to convert them; it
-//! simulates one network in one thread, and callers parallelise across trials. It performs no
-//! I/O and draws every random number from a seeded `ChaCha8Rng`.
+//! Two engines share this time grid and give the same spikes where their models overlap:
+//!
+//! - [`Network`] + [`Simulation`]: sparse synapses drawn by rule, Poisson sources, one thread
+//!   (callers parallelise across trials).
+//! - [`DenseNetwork`] + [`DenseSimulation`]: all-to-all coupling with one `f32` weight per
+//!   neuron pair stored in rows per presynaptic neuron (or one weight per population pair with
+//!   a shared synaptic state per population), one delay per population pair, per-neuron bias,
+//!   and stepping on several threads with bit-identical results for any thread count.
+//!
+//! This crate knows nothing about continuous rate networks or how to convert them. It
+//! performs no I/O and draws every random number from a seeded `ChaCha8Rng`.
 //!
 //! ```
 //! use iaf_sim::{
@@ -59,6 +67,8 @@
 //! # Ok::<(), iaf_sim::Error>(())
 //! ```
 
+mod dense_network;
+mod dense_simulation;
 mod error;
 mod network;
 mod params;
@@ -66,6 +76,8 @@ mod propagator;
 mod rate;
 mod simulation;
 
+pub use dense_network::{DenseNetwork, DenseNetworkParams};
+pub use dense_simulation::DenseSimulation;
 pub use error::Error;
 pub use network::{Network, Synapse};
 pub use params::{

@@ -51,6 +51,29 @@ impl Network {
     /// `FixedIndegree` each postsynaptic neuron draws `k` distinct presynaptic neurons, for
     /// `Bernoulli` one coin per pair; `AllToAll` draws nothing.
     pub fn build<R: Rng + ?Sized>(params: NetworkParams, rng: &mut R) -> Result<Network, Error> {
+        let delays_ms: Vec<f64> = params.projections.iter().map(|p| p.delay_ms).collect();
+        Network::build_with_delays(params, rng, |projection, _, _| delays_ms[projection])
+    }
+
+    /// Validates `params`, draws the synapses like [`Network::build`], and gives each synapse
+    /// its own delay `delay_ms(projection, pre, post)` (ms).
+    ///
+    /// `pre` counts within the projection's source and `post` within its target population.
+    /// Each delay becomes `round(delay / dt)` steps, half away from zero, at least 1. The
+    /// projection's own `delay_ms` is then only what [`Network::delay_steps`] reports.
+    ///
+    /// # Errors
+    /// The errors of [`Network::build`], and [`Error::InvalidDelay`] naming the projection
+    /// for a returned delay that is negative, not finite or too long.
+    pub fn build_with_delays<R, F>(
+        params: NetworkParams,
+        rng: &mut R,
+        mut delay_ms: F,
+    ) -> Result<Network, Error>
+    where
+        R: Rng + ?Sized,
+        F: FnMut(usize, usize, usize) -> f64,
+    {
         params.validate()?;
         let _span = tracing::debug_span!("build_network").entered();
 
@@ -110,12 +133,23 @@ impl Network {
         let mut synapse_targets = vec![0u32; pairs.len()];
         let mut synapse_weights = vec![0.0; pairs.len()];
         let mut synapse_delays = vec![0u32; pairs.len()];
+        let mut max_delay_steps = projection_delay_steps.iter().copied().max().unwrap_or(1);
         for &(pre, post, projection_idx) in &pairs {
             let slot = next[pre];
             next[pre] += 1;
+            let projection = &params.projections[projection_idx];
+            let pre_start = match projection.source {
+                Source::Population(pop) => pop_offsets[pop],
+                Source::Poisson(src) => poisson_offsets[src],
+            };
+            let post_start = pop_offsets[projection.target];
+            let synapse_delay_ms =
+                delay_ms(projection_idx, pre - pre_start, post as usize - post_start);
+            let delay = delay_steps(projection_idx, synapse_delay_ms, params.dt_ms)?;
+            max_delay_steps = max_delay_steps.max(delay);
             synapse_targets[slot] = post;
-            synapse_weights[slot] = params.projections[projection_idx].weight;
-            synapse_delays[slot] = projection_delay_steps[projection_idx];
+            synapse_weights[slot] = projection.weight;
+            synapse_delays[slot] = delay;
         }
 
         // Per-population constants.
@@ -134,7 +168,6 @@ impl Network {
             .iter()
             .map(|p| Propagators::new(&p.neuron, &p.synapse, dt_ms))
             .collect();
-        let max_delay_steps = projection_delay_steps.iter().copied().max().unwrap_or(1);
 
         tracing::debug!(n_neurons, n_synapses = pairs.len(), "built network");
         Ok(Network {

@@ -24,6 +24,7 @@ use crate::Error;
 /// | `v_reset` | 0 | reset potential (dimensionless) |
 /// | `sigma_v` | 1 | noise amplitude; free-membrane SD is `sigma_v / sqrt(2)` |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NeuronParams {
     /// Membrane time constant (ms).
     pub tau_m_ms: f64,
@@ -111,6 +112,7 @@ impl NeuronParams {
 /// `dI_syn/dt = -I_syn/decay + x`. With `rise_ms == decay_ms` the difference of exponentials
 /// becomes the alpha kernel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum SynapseModel {
     /// Instantaneous jump `J`, exponential decay with `tau_ms`.
     Exponential {
@@ -193,6 +195,7 @@ impl SynapseModel {
 /// | `synapse` | exponential, 20 ms | kernel of every synapse onto this population |
 /// | `bias` | 0 | constant current `I_bias` added to every neuron's drive |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PopulationParams {
     /// Number of neurons.
     pub n_neurons: usize,
@@ -221,6 +224,7 @@ impl Default for PopulationParams {
 /// itself, so that a neuron's own spikes count in its population's recurrent input exactly as the
 /// self-weight of a continuous unit counts its own activity.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Connectivity {
     /// Every postsynaptic neuron receives from exactly `k` distinct presynaptic neurons chosen
     /// uniformly at random, `k <= n_pre`.
@@ -256,6 +260,7 @@ pub enum Source {
 /// | `delay_ms` | delay, rounded to `round(delay_ms / dt_ms)` steps, at least 1 |
 /// | `connectivity` | rule for drawing the synapses |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProjectionParams {
     /// Presynaptic source.
     pub source: Source,
@@ -274,6 +279,7 @@ pub struct ProjectionParams {
 /// The rate is set on the running simulation with
 /// [`Simulation::set_poisson_rate`](crate::Simulation::set_poisson_rate); it starts at 0 Hz.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PoissonSourceParams {
     /// Number of generators (default 100).
     pub n_neurons: usize,
@@ -294,6 +300,7 @@ impl Default for PoissonSourceParams {
 /// | `poisson_sources` | empty | Poisson input groups |
 /// | `projections` | empty | synapses between them |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkParams {
     /// Time step (ms).
     pub dt_ms: f64,
@@ -322,14 +329,7 @@ pub(crate) const MAX_NEURONS: usize = u32::MAX as usize;
 impl NetworkParams {
     /// Checks every parameter; [`Network::build`](crate::Network::build) calls this first.
     pub fn validate(&self) -> Result<(), Error> {
-        check_time_step(self.dt_ms)?;
-        if self.populations.is_empty() {
-            return Err(Error::NoPopulations);
-        }
-        for (pop, population) in self.populations.iter().enumerate() {
-            validate_population(population, self.dt_ms, pop)?;
-        }
-        check_total(self.populations.iter().map(|p| p.n_neurons), "the network")?;
+        validate_populations(self.dt_ms, &self.populations)?;
         for (source_idx, source) in self.poisson_sources.iter().enumerate() {
             if source.n_neurons == 0 {
                 return Err(Error::EmptyPoissonSource { source_idx });
@@ -389,6 +389,21 @@ impl NetworkParams {
             _ => Ok(()),
         }
     }
+}
+
+/// Checks the time step and a non-empty list of valid populations.
+pub(crate) fn validate_populations(
+    dt_ms: f64,
+    populations: &[PopulationParams],
+) -> Result<(), Error> {
+    check_time_step(dt_ms)?;
+    if populations.is_empty() {
+        return Err(Error::NoPopulations);
+    }
+    for (pop, population) in populations.iter().enumerate() {
+        validate_population(population, dt_ms, pop)?;
+    }
+    check_total(populations.iter().map(|p| p.n_neurons), "the network")
 }
 
 fn validate_population(population: &PopulationParams, dt_ms: f64, pop: usize) -> Result<(), Error> {

@@ -215,4 +215,35 @@ mod tests {
         let noise = ((1.0 - (-0.02f64).exp()) / 2.0).sqrt();
         assert!((p.noise_sd - noise).abs() <= 1e-12 * noise);
     }
+    #[test]
+    fn nearly_equal_rise_and_decay_approach_alpha() {
+        // rise = tau (1 - 1e-10) and decay = tau = tau_m: the difference of exponentials tends
+        // to the alpha kernel, and every coefficient depends smoothly on the rise time, so each
+        // must be finite and within 1e-9 relative of the alpha coefficients. The textbook form
+        // with decay / (decay - rise) would divide by 1e-10 tau and lose about 6 digits.
+        let neuron = NeuronParams {
+            tau_m_ms: 5.0,
+            ..NeuronParams::default()
+        };
+        let alpha = Propagators::new(&neuron, &SynapseModel::Alpha { tau_ms: 5.0 }, 0.1);
+        let near = SynapseModel::DiffOfExponentials {
+            rise_ms: 5.0 * (1.0 - 1e-10),
+            decay_ms: 5.0,
+        };
+        let near = Propagators::new(&neuron, &near, 0.1);
+        let pairs = [
+            ("v_from_syn", near.v_from_syn, alpha.v_from_syn),
+            ("v_from_rise", near.v_from_rise, alpha.v_from_rise),
+            ("syn_from_rise", near.syn_from_rise, alpha.syn_from_rise),
+            ("rise_decay", near.rise_decay, alpha.rise_decay),
+            ("input_scale", near.input_scale, alpha.input_scale),
+        ];
+        for (name, value, limit) in pairs {
+            assert!(value.is_finite(), "{name} = {value}");
+            assert!(
+                (value / limit - 1.0).abs() <= 1e-9,
+                "{name}: {value} vs {limit}"
+            );
+        }
+    }
 }

@@ -12,6 +12,7 @@ use crate::{Error, Network};
 ///
 /// A spike of step `n` happened at `n * dt_ms`. Within a step, neurons are ascending.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpikeRecord {
     /// Step index of each spike.
     pub steps: Vec<u64>,

@@ -124,6 +124,55 @@ fn spike_arrives_exactly_delay_steps_later() {
 }
 
 #[test]
+fn per_synapse_delays_arrive_on_time() {
+    // One presynaptic neuron (global index 0) onto a population of four neurons, one
+    // projection, delays 0.5 + 0.75 post ms per synapse: 0.5, 1.25, 2.0 and 2.75 ms are
+    // 5, 13 (12.5 rounds away from zero), 20 and 28 steps. The projection's own 9 ms is not used.
+    let mut post = postsynaptic(SynapseModel::default(), 1.0);
+    post.n_neurons = 4;
+    let params = NetworkParams {
+        dt_ms: DT_MS,
+        populations: vec![presynaptic(), post],
+        projections: vec![projection(0, 1, 1000.0, 9.0)],
+        ..NetworkParams::default()
+    };
+    let network = Network::build_with_delays(
+        params.clone(),
+        &mut ChaCha8Rng::seed_from_u64(0),
+        |projection, pre, post| {
+            assert_eq!((projection, pre), (0, 0));
+            0.5 + 0.75 * post as f64
+        },
+    )
+    .unwrap();
+    assert_eq!(network.delay_steps(0), 90);
+    let delays: Vec<u32> = network
+        .outgoing_synapses(Source::Population(0), 0)
+        .map(|synapse| synapse.delay_steps)
+        .collect();
+    assert_eq!(delays, vec![5, 13, 20, 28]);
+    for (post, delay_steps) in [(1, 5), (2, 13), (3, 20), (4, 28)] {
+        let (first_input, _) = first_input_and_spike(&network, 0, post);
+        assert_eq!(first_input, 1 + delay_steps, "target {post}");
+    }
+
+    // A negative delay for one synapse is rejected with the projection's index.
+    let err =
+        Network::build_with_delays(params, &mut ChaCha8Rng::seed_from_u64(0), |_, _, post| {
+            if post == 2 {
+                -1.0
+            } else {
+                1.0
+            }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, iaf_sim::Error::InvalidDelay { projection: 0, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn heterogeneous_delays_in_one_network() {
     // One presynaptic neuron, three targets with 1, 17 and 30 delay steps.
     let populations = vec![
