@@ -40,6 +40,7 @@ use crate::{check_positive, Error};
 
 /// Rule that chooses the presynaptic neurons of each connection between populations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ConnectivityRule {
     /// Each neuron receives from exactly `round(p N_pre)` presynaptic neurons.
     FixedIndegree {
@@ -57,6 +58,7 @@ pub enum ConnectivityRule {
 
 /// Route by which the continuous net's external inputs reach the spiking neurons.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum InputMode {
     /// Injected currents `g sum_k U_ik u_k(t)`, exactly what the continuous unit receives.
     Injected,
@@ -71,6 +73,7 @@ pub enum InputMode {
 
 /// Parameters of the conversion; see the module documentation for the table of defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConversionParams {
     /// Neurons per population.
     pub n_neurons: usize,

@@ -27,6 +27,7 @@ use crate::Error;
 /// Layout: inputs `[u1, u2]` (cue value, cue flag); units `0..n_hidden` are hidden and unit
 /// `n_hidden` is the output. Every duration must be a whole number of time steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryTaskParams {
     /// Time step in ms.
     pub dt_ms: f64,
