@@ -104,12 +104,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Encodes `value` as the bytes of an artifact file of `kind`.
 pub fn encode<T: Serialize>(kind: &str, value: &T) -> Result<Vec<u8>> {
-    if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
-        bail!("invalid artifact kind {kind:?}: give a name of 1 to {MAX_KIND_BYTES} bytes");
-    }
     let payload = codec(MAX_PAYLOAD_BYTES)
         .serialize(value)
         .with_context(|| format!("failed to encode {kind}"))?;
+    wrap_payload(kind, &payload)
+}
+
+/// Puts the header, with the run seed and the checksum, in front of an encoded payload.
+///
+/// # Errors
+/// For a kind name that is empty or longer than [`MAX_KIND_BYTES`], or a payload longer than
+/// [`MAX_PAYLOAD_BYTES`].
+pub fn wrap_payload(kind: &str, payload: &[u8]) -> Result<Vec<u8>> {
+    if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
+        bail!("invalid artifact kind {kind:?}: give a name of 1 to {MAX_KIND_BYTES} bytes");
+    }
+    if payload.len() as u64 > MAX_PAYLOAD_BYTES {
+        bail!(
+            "the {kind} payload has {} bytes, more than the limit of {MAX_PAYLOAD_BYTES}",
+            payload.len()
+        );
+    }
     let seed = run_seed();
     let mut bytes = Vec::with_capacity(FIXED_PREFIX_BYTES + kind.len() + 40 + payload.len());
     bytes.extend_from_slice(MAGIC);
@@ -122,10 +137,10 @@ pub fn encode<T: Serialize>(kind: &str, value: &T) -> Result<Vec<u8>> {
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     let checksum = Sha256::new()
         .chain_update(&bytes)
-        .chain_update(&payload)
+        .chain_update(payload)
         .finalize();
     bytes.extend_from_slice(&checksum);
-    bytes.extend_from_slice(&payload);
+    bytes.extend_from_slice(payload);
     Ok(bytes)
 }
 

@@ -12,6 +12,16 @@ use rnn_core::{Activation, Rnn};
 use crate::artifact;
 use crate::training::{self, TrainingCheckpoint};
 
+/// Kind names of every artifact the pipelines write.
+pub const KINDS: [&str; 6] = [
+    "rnn",
+    "f-I fit",
+    "activation table",
+    "spike record",
+    "spiking readouts",
+    training::CHECKPOINT_KIND,
+];
+
 /// Prints the header and the main sizes of the artifact at `path`.
 ///
 /// # Errors

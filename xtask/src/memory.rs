@@ -162,6 +162,16 @@ impl MemoryConfig {
             .context("invalid conversion settings")?;
         self.fit.validate().context("invalid fit settings")?;
         self.table.validate().context("invalid table settings")?;
+        let neuron = &self.conversion.neuron;
+        let measurement_steps = [
+            ("fit.fi.dt_ms", self.fit.fi.dt_ms),
+            ("table.fi.dt_ms", self.table.fi.dt_ms),
+        ];
+        for (name, dt_ms) in measurement_steps {
+            neuron
+                .validate(dt_ms, 0)
+                .with_context(|| format!("invalid conversion.neuron for {name} = {dt_ms}"))?;
+        }
         crate::training::check_count("n_trials", self.n_trials, "spiking trials per cue value")?;
         crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()

@@ -141,6 +141,11 @@ impl WristConfig {
             );
         }
         self.table.validate().context("invalid table settings")?;
+        let dt_ms = self.table.fi.dt_ms;
+        self.conversion
+            .neuron
+            .validate(dt_ms, 0)
+            .with_context(|| format!("invalid conversion.neuron for table.fi.dt_ms = {dt_ms}"))?;
         crate::training::check_count("n_trials", self.n_trials, "spiking trials")?;
         crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()

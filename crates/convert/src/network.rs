@@ -145,10 +145,11 @@ fn check_probability(p: f64) -> Result<(), Error> {
 }
 
 impl ConversionParams {
-    /// Checks every field.
+    /// Checks every field, the neuron model at the simulation time step included.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming the first invalid field.
+    /// [`Error::InvalidParameter`] naming the first invalid field; [`Error::Simulator`] for
+    /// invalid neuron parameters.
     pub fn validate(&self) -> Result<(), Error> {
         if self.n_neurons == 0 {
             return Err(Error::InvalidParameter {
@@ -160,6 +161,7 @@ impl ConversionParams {
         check_positive("g", self.g)?;
         check_positive("f_max_hz", self.f_max_hz)?;
         check_positive("dt_ms", self.dt_ms)?;
+        self.neuron.validate(self.dt_ms, 0)?;
         if !self.mu_0.is_finite() {
             return Err(Error::InvalidParameter {
                 name: "mu_0",
