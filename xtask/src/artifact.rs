@@ -15,7 +15,7 @@
 //! | 68 + k | n | bincode payload (fixed-width integers, little endian) |
 //!
 //! The checksum is SHA-256 because `sha2` is already a dependency and the files are at most
-//! a few megabytes, where hashing costs milliseconds; it covers the header too, so a flipped
+//! a few megabytes, where hashing costs milliseconds. It covers the header too, so a flipped
 //! bit anywhere in the file is reported as a checksum mismatch instead of a wrong kind or a
 //! garbled value. Loaders return an error, never panic, for empty, truncated, oversized,
 //! corrupted or other-version files; version 1 files (no seed, no checksum) are rejected with
@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 const MAGIC: &[u8; 8] = b"SNNCONV\0";
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 2;
-/// Longest kind name accepted.
+/// Maximum length of a kind name in bytes.
 pub const MAX_KIND_BYTES: usize = 64;
 /// Largest payload written or read, so that a corrupt length cannot make a loader allocate
 /// gigabytes. The largest artifact of a full reproduction is a few megabytes.

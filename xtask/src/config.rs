@@ -44,9 +44,9 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
     parse(&text, format).with_context(|| format!("invalid configuration {}", path.display()))
 }
 
-/// Parses configuration text. Every key must be known; an error names the key path (for
-/// example `training.learning_rate`), the problem, and for an unknown key or variant the
-/// nearest valid name.
+/// Parses configuration text in which every key must be known. An error names the key path
+/// (for example `training.learning_rate`) and the problem, and for an unknown key or variant
+/// also the nearest valid name.
 ///
 /// # Errors
 /// Syntax errors, unknown keys, missing keys and values of the wrong type.

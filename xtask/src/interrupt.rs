@@ -12,8 +12,8 @@ pub const EXIT_CODE: i32 = 130;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs the Ctrl-C handler: the first Ctrl-C asks the running stage to stop at its next
-/// iteration or trial, a second one exits at once with [`EXIT_CODE`].
+/// Installs the Ctrl-C handler. The first Ctrl-C requests a stop of the running stage at its
+/// next iteration or trial, and a second one exits at once with [`EXIT_CODE`].
 ///
 /// # Errors
 /// When a handler is already installed or the signal cannot be hooked.

@@ -59,8 +59,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Continue each training stage from its checkpoint in the output folder, as left by
-        /// an interrupted run with the same seed and configuration; the result is identical
-        /// to an uninterrupted run.
+        /// an interrupted run with the same seed and configuration. The result is identical
+        /// to that of an uninterrupted run.
         #[arg(long)]
         resume: bool,
         /// Load networks trained by an earlier run into the same folder instead of training
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn committed_configs_match_defaults() {
         // data/config must show the defaults the code runs with; regenerate it with
-        // `cargo xtask write-configs` after changing them.
+        // `cargo xtask write-configs --format both` after changing them.
         let memory: memory::MemoryConfig = committed_config("memory.json");
         assert_eq!(memory, memory::MemoryConfig::full());
         let memory_quick: memory::MemoryConfig = committed_config("memory-quick.json");
@@ -321,6 +321,19 @@ mod tests {
         let wrist: wrist::WristConfig = committed_config("wrist.json");
         assert_eq!(wrist, wrist::WristConfig::full());
         let wrist_quick: wrist::WristConfig = committed_config("wrist-quick.json");
+        assert_eq!(wrist_quick, wrist::WristConfig::quick());
+    }
+
+    #[test]
+    fn committed_toml_configs_match_defaults() {
+        // The TOML copies come from `cargo xtask write-configs --format both`.
+        let memory: memory::MemoryConfig = committed_config("memory.toml");
+        assert_eq!(memory, memory::MemoryConfig::full());
+        let memory_quick: memory::MemoryConfig = committed_config("memory-quick.toml");
+        assert_eq!(memory_quick, memory::MemoryConfig::quick());
+        let wrist: wrist::WristConfig = committed_config("wrist.toml");
+        assert_eq!(wrist, wrist::WristConfig::full());
+        let wrist_quick: wrist::WristConfig = committed_config("wrist-quick.toml");
         assert_eq!(wrist_quick, wrist::WristConfig::quick());
     }
 }

@@ -1,5 +1,5 @@
 //! Run status in `summary.json` while a task runs or after it failed, so that a folder that
-//! mixes artifacts of an earlier run with those of an unfinished one says so.
+//! mixes artifacts of an earlier run with those of an unfinished one is marked as such.
 //!
 //! A task pipeline marks each stage as it starts; that overwrites `summary.json` with
 //! `"passed": false`, `"status": "incomplete"` and the stage, so even a killed run leaves an

@@ -3,8 +3,8 @@
 //! A checkpoint (`<network>.checkpoint.bin`, kind [`CHECKPOINT_KIND`]) stores the network, the
 //! Adam moments and step count, the loss history and the index of the next iteration. The
 //! minibatch of iteration `k` is drawn from generators seeded by `(seed, k)` alone (see the
-//! callers' `sample_batch`), so the next iteration index is the whole random state: a run
-//! resumed from a checkpoint continues bit-identically to one that was never interrupted.
+//! callers' `sample_batch`), so the next iteration index is the whole random state. A run
+//! resumed from a checkpoint therefore continues bit-identically to one never interrupted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,9 +188,9 @@ pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
 ///
 /// With [`RESUME`] set and a checkpoint present, training continues from it. A Ctrl-C
 /// (see [`interrupt`]) stops the run between iterations after saving a checkpoint, with an
-/// [`interrupt::Interrupted`] error. A non-finite loss or gradient stops the run with an error;
-/// the failing step is not applied, the network of the last good step is saved to
-/// `network_path`, and the last checkpoint is kept.
+/// [`interrupt::Interrupted`] error. A non-finite loss or gradient stops the run with an
+/// error before the failing step is applied. The network of the last good step is then saved
+/// to `network_path`, and the last checkpoint is kept.
 pub fn train_with_checkpoints(
     rnn: &mut Rnn,
     settings: &TrainingSettings,
@@ -242,7 +242,7 @@ fn load_checkpoint(
     }
     if checkpoint.rnn.config != rnn.config {
         return Err(anyhow::anyhow!(
-            "the checkpoint holds a network of another configuration; rerun without --resume"
+            "the checkpoint contains a network of another configuration; rerun without --resume"
         ))
         .with_context(invalid);
     }

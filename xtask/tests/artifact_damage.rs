@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rnn_core::{Rnn, RnnConfig};
 use xtask::{artifact, inspect};
 
-/// A valid artifact of every kind the pipelines write, from small real values.
+/// Encodes a valid network artifact and a valid spiking read-out artifact.
 fn valid_files() -> Vec<Vec<u8>> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let rnn = Rnn::new_using(RnnConfig::new(4, 2), &mut rng).unwrap();
