@@ -56,7 +56,8 @@ pub fn set_run_seed(seed: u64) {
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(seed);
 }
 
-fn run_seed() -> Option<u64> {
+/// Returns the run seed set by [`set_run_seed`], if any.
+pub fn run_seed() -> Option<u64> {
     *RUN_SEED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -170,6 +171,22 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 pub fn load<T: DeserializeOwned>(path: &Path, kind: &str) -> Result<T> {
     let bytes = read_bytes(path)?;
     decode(&bytes, kind).with_context(|| format!("invalid artifact {}", path.display()))
+}
+
+/// Reads an artifact of `kind` written by [`save`], with its header.
+pub fn load_with_header<T: DeserializeOwned>(path: &Path, kind: &str) -> Result<(Header, T)> {
+    let bytes = read_bytes(path)?;
+    let invalid = || format!("invalid artifact {}", path.display());
+    let (header, payload) = split_header(&bytes).with_context(invalid)?;
+    if header.kind != kind {
+        bail!(
+            "invalid artifact {}: contains a {}, expected a {kind}",
+            path.display(),
+            header.kind
+        );
+    }
+    let value = decode_payload(payload, kind).with_context(invalid)?;
+    Ok((header, value))
 }
 
 fn take<'a>(bytes: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8]> {

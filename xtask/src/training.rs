@@ -228,9 +228,19 @@ fn load_checkpoint(
     settings: &TrainingSettings,
     rnn: &Rnn,
 ) -> Result<TrainingCheckpoint> {
-    let checkpoint: TrainingCheckpoint = artifact::load(path, CHECKPOINT_KIND)?;
+    let (header, checkpoint): (_, TrainingCheckpoint) =
+        artifact::load_with_header(path, CHECKPOINT_KIND)?;
     let invalid = || format!("cannot resume from {}", path.display());
     checkpoint.rnn.validate().with_context(invalid)?;
+    if let (Some(written), Some(current)) = (header.run_seed, artifact::run_seed()) {
+        if written != current {
+            return Err(anyhow::anyhow!(
+                "the checkpoint was written by a run with --seed {written}, this run has \
+                 --seed {current}; rerun with --seed {written} or without --resume"
+            ))
+            .with_context(invalid);
+        }
+    }
     if !checkpoint.settings.same_run_as(settings) {
         return Err(anyhow::anyhow!(
             "the checkpoint was written with other training settings ({:?}, now {:?}); \
