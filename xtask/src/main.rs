@@ -325,6 +325,18 @@ mod tests {
     }
 
     #[test]
+    fn failed_run_not_written_as_reference() {
+        let dir = std::env::temp_dir().join(format!("reference-{}", std::process::id()));
+        let summary = serde_json::json!({ "passed": false, "failures": ["fit.rms: 1 > 0.04"] });
+        let err = finish_reference("memory", &summary, false, Some(&dir), None).unwrap_err();
+        assert!(
+            err.to_string().contains("failed its acceptance thresholds"),
+            "{err}"
+        );
+        assert!(!dir.join("memory-quick.json").exists());
+    }
+
+    #[test]
     fn committed_toml_configs_match_defaults() {
         // The TOML copies come from `cargo xtask write-configs --format both`.
         let memory: memory::MemoryConfig = committed_config("memory.toml");

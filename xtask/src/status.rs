@@ -83,3 +83,24 @@ fn write(task_dir: &Path, summary: &Value) -> Result<()> {
         serde_json::to_string_pretty(summary)?.as_bytes(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_keeps_stage() {
+        let dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
+        mark_stage(&dir, "memory", 4, "fit").unwrap();
+        let error = anyhow::anyhow!("fit failed");
+        mark_failed(&dir, "memory", 4, &error, false).unwrap();
+        let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        let summary: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(summary["passed"], false);
+        assert_eq!(summary["status"], "failed");
+        assert_eq!(summary["stage"], "fit");
+        assert_eq!(summary["error"], "fit failed");
+        assert_eq!(summary["seed"], 4);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
