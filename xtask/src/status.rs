@@ -1,9 +1,9 @@
 //! Run status in `summary.json` while a task runs or after it failed, so that a folder that
 //! mixes artifacts of an earlier run with those of an unfinished one is marked as such.
 //!
-//! A task pipeline marks each stage as it starts; that overwrites `summary.json` with
-//! `"passed": false`, `"status": "incomplete"` and the stage, so even a killed run leaves an
-//! honest summary. When a stage returns an error, [`mark_failed`] records the error and the
+//! A task pipeline marks each stage as it starts, which overwrites `summary.json` with
+//! `"passed": false`, `"status": "incomplete"` and the stage. Even a killed run therefore
+//! leaves a summary that says it did not finish. When a stage returns an error, [`mark_failed`] records the error and the
 //! stage. A finished run replaces the file with its full summary.
 
 use std::path::Path;

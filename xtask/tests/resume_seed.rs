@@ -49,31 +49,22 @@ fn resume_under_other_seed_rejected() {
     .unwrap_err();
     assert!(err.downcast_ref::<interrupt::Interrupted>().is_some());
 
+    let mut resume = || {
+        train_controlled(
+            &mut net(),
+            &settings,
+            "seeded",
+            &path,
+            &mut sample,
+            true,
+            &|_| false,
+        )
+    };
     artifact::set_run_seed(2);
-    let err = train_controlled(
-        &mut net(),
-        &settings,
-        "seeded",
-        &path,
-        &mut sample,
-        true,
-        &|_| false,
-    )
-    .unwrap_err();
-    let message = format!("{err:#}");
+    let message = format!("{:#}", resume().unwrap_err());
     assert!(message.contains("--seed 1"), "{message}");
 
     artifact::set_run_seed(1);
-    let outcome = train_controlled(
-        &mut net(),
-        &settings,
-        "seeded",
-        &path,
-        &mut sample,
-        true,
-        &|_| false,
-    )
-    .unwrap();
-    assert_eq!(outcome.iterations, 6);
+    assert_eq!(resume().unwrap().iterations, 6);
     std::fs::remove_dir_all(&dir).unwrap();
 }
