@@ -1,5 +1,8 @@
 //! Clean stops on Ctrl-C: a handler sets a shared flag, and long stages test it between
 //! iterations or trials, save what they have and return [`Interrupted`].
+//!
+//! NOTE: the f-I fit and the activation tabulation are single calls into `convert`, which
+//! takes no stop flag, so a stop requested during them takes effect when they return.
 
 use std::fmt;
 use std::path::PathBuf;
