@@ -1,13 +1,12 @@
 //! Project automation: `cargo xtask reproduce` runs the whole pipeline for each task.
 
-mod artifact;
-mod inspect;
 mod memory;
 mod reference;
 mod report;
 mod spiking;
-mod training;
 mod wrist;
+
+use xtask::{artifact, config, inspect, interrupt, status, training};
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -55,9 +54,15 @@ enum Command {
         /// Write the run's reference summaries into this folder.
         #[arg(long)]
         write_reference: Option<PathBuf>,
-        /// Configuration file (JSON) replacing the built-in defaults of the task.
+        /// Configuration file (`.toml` or `.json`) replacing the built-in defaults of the
+        /// task; it is checked completely before any stage runs.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Continue each training stage from its checkpoint in the output folder, as left by
+        /// an interrupted run with the same seed and configuration. The result is identical
+        /// to that of an uninterrupted run.
+        #[arg(long)]
+        resume: bool,
         /// Load networks trained by an earlier run into the same folder instead of training
         /// again (the run is then only as reproducible as that earlier run).
         #[arg(long)]
@@ -71,12 +76,23 @@ enum Command {
         /// Artifact file written by `reproduce`.
         file: PathBuf,
     },
-    /// Writes the built-in default configurations into a folder as JSON.
+    /// Writes the built-in default configurations into a folder.
     WriteConfigs {
         /// Target folder.
         #[arg(long, default_value = "data/config")]
         out: PathBuf,
+        /// File format of the written configurations.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ConfigFormat,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ConfigFormat {
+    Json,
+    Toml,
+    /// Both JSON and TOML.
+    Both,
 }
 
 fn main() {
@@ -89,7 +105,8 @@ fn main() {
         .init();
     if let Err(err) = run(Cli::parse()) {
         eprintln!("error: {err:#}");
-        std::process::exit(1);
+        let interrupted = err.downcast_ref::<interrupt::Interrupted>().is_some();
+        std::process::exit(if interrupted { interrupt::EXIT_CODE } else { 1 });
     }
 }
 
@@ -103,10 +120,16 @@ fn run(cli: Cli) -> Result<()> {
             check_reference,
             write_reference,
             config,
+            resume,
             reuse_trained,
             threads,
         } => {
+            if resume && reuse_trained {
+                bail!("--resume and --reuse-trained exclude each other: give one of them");
+            }
             training::REUSE_TRAINED.store(reuse_trained, std::sync::atomic::Ordering::Relaxed);
+            training::RESUME.store(resume, std::sync::atomic::Ordering::Relaxed);
+            artifact::set_run_seed(seed);
             if let Some(n) = threads {
                 if n == 0 || n > 1024 {
                     bail!("invalid --threads {n}: give a count from 1 to 1024");
@@ -119,40 +142,48 @@ fn run(cli: Cli) -> Result<()> {
             if config.is_some() && task == Task::All {
                 bail!("--config applies to one task: add --task memory or --task wrist");
             }
+            // Load and check every configuration before any stage runs.
+            let memory_config = match &config {
+                Some(path) if task == Task::Memory => Some(load_memory_config(path)?),
+                _ if task == Task::Wrist => None,
+                _ if quick => Some(memory::MemoryConfig::quick()),
+                _ => Some(memory::MemoryConfig::full()),
+            };
+            let wrist_config = match &config {
+                Some(path) if task == Task::Wrist => Some(load_wrist_config(path)?),
+                _ if task == Task::Memory => None,
+                _ if quick => Some(wrist::WristConfig::quick()),
+                _ => Some(wrist::WristConfig::full()),
+            };
+            interrupt::install_handler()?;
             let started = Instant::now();
             let mut all_passed = true;
-            if matches!(task, Task::Memory | Task::All) {
-                let memory_config = match &config {
-                    Some(path) if task == Task::Memory => load_config(path)?,
-                    _ if quick => memory::MemoryConfig::quick(),
-                    _ => memory::MemoryConfig::full(),
-                };
+            if let Some(memory_config) = memory_config {
                 info!(quick, seed, out = %out.display(), "memory reproduction started");
-                let (summary, passed) = memory::reproduce(&memory_config, seed, &out)?;
+                let run = memory::reproduce(&memory_config, seed, &out);
+                let (summary, passed) = record_failure(run, &out, "memory", seed)?;
                 report::write_report(&out.join("memory"), "memory")?;
                 report_task("memory", &summary, passed);
                 all_passed &= passed;
                 finish_reference(
                     "memory",
                     &summary,
+                    passed,
                     write_reference.as_deref(),
                     check_reference.as_deref(),
                 )?;
             }
-            if matches!(task, Task::Wrist | Task::All) {
-                let wrist_config = match &config {
-                    Some(path) if task == Task::Wrist => load_config(path)?,
-                    _ if quick => wrist::WristConfig::quick(),
-                    _ => wrist::WristConfig::full(),
-                };
+            if let Some(wrist_config) = wrist_config {
                 info!(quick, seed, out = %out.display(), "wrist reproduction started");
-                let (summary, passed) = wrist::reproduce(&wrist_config, seed, &out)?;
+                let run = wrist::reproduce(&wrist_config, seed, &out);
+                let (summary, passed) = record_failure(run, &out, "wrist", seed)?;
                 report::write_report(&out.join("wrist"), "wrist")?;
                 report_task("wrist", &summary, passed);
                 all_passed &= passed;
                 finish_reference(
                     "wrist",
                     &summary,
+                    passed,
                     write_reference.as_deref(),
                     check_reference.as_deref(),
                 )?;
@@ -167,28 +198,62 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Inspect { file } => inspect::inspect(&file),
-        Command::WriteConfigs { out } => {
-            write_config(&out.join("memory.json"), &memory::MemoryConfig::full())?;
-            write_config(
-                &out.join("memory-quick.json"),
-                &memory::MemoryConfig::quick(),
-            )?;
-            write_config(&out.join("wrist.json"), &wrist::WristConfig::full())?;
-            write_config(&out.join("wrist-quick.json"), &wrist::WristConfig::quick())?;
+        Command::WriteConfigs { out, format } => {
+            let formats = match format {
+                ConfigFormat::Json => vec![config::Format::Json],
+                ConfigFormat::Toml => vec![config::Format::Toml],
+                ConfigFormat::Both => vec![config::Format::Json, config::Format::Toml],
+            };
+            for format in formats {
+                let ext = match format {
+                    config::Format::Json => "json",
+                    config::Format::Toml => "toml",
+                };
+                let file = |name: &str| out.join(format!("{name}.{ext}"));
+                write_config(&file("memory"), &memory::MemoryConfig::full(), format)?;
+                write_config(
+                    &file("memory-quick"),
+                    &memory::MemoryConfig::quick(),
+                    format,
+                )?;
+                write_config(&file("wrist"), &wrist::WristConfig::full(), format)?;
+                write_config(&file("wrist-quick"), &wrist::WristConfig::quick(), format)?;
+            }
             Ok(())
         }
     }
 }
 
-/// Writes or checks the reference summary of a quick run of `task`.
+/// Records a failed or interrupted run of `task` in its `summary.json` before passing the
+/// error on.
+fn record_failure<T>(run: Result<T>, out: &Path, task: &str, seed: u64) -> Result<T> {
+    run.inspect_err(|err| {
+        let interrupted = err.downcast_ref::<interrupt::Interrupted>().is_some();
+        if let Err(write_err) = status::mark_failed(&out.join(task), task, seed, err, interrupted)
+        {
+            error!(task, error = %format!("{write_err:#}"), "failed to record the failure in summary.json");
+        }
+    })
+}
+
+/// Writes or checks the reference summary of a quick run of `task`; a run that failed an
+/// acceptance threshold is never written as a reference.
 fn finish_reference(
     task: &str,
     summary: &serde_json::Value,
+    passed: bool,
     write_to: Option<&Path>,
     check_against: Option<&Path>,
 ) -> Result<()> {
     let file_name = format!("{task}-quick.json");
     if let Some(folder) = write_to {
+        if !passed {
+            bail!(
+                "not writing the {task} reference: the run failed its acceptance thresholds \
+                 (see failures in {task}/summary.json); fix the run or write the reference \
+                 from a passing one"
+            );
+        }
         let doc = reference::reference_of(task, summary)?;
         artifact::write_atomic(
             &folder.join(&file_name),
@@ -201,14 +266,26 @@ fn finish_reference(
     Ok(())
 }
 
-fn load_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read the configuration {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("invalid configuration {}", path.display()))
+/// Loads a memory configuration and checks every value.
+fn load_memory_config(path: &Path) -> Result<memory::MemoryConfig> {
+    let config: memory::MemoryConfig = config::load(path)?;
+    config
+        .validate()
+        .with_context(|| format!("invalid configuration {}", path.display()))?;
+    Ok(config)
 }
 
-fn write_config<T: serde::Serialize>(path: &Path, config: &T) -> Result<()> {
-    artifact::write_atomic(path, serde_json::to_string_pretty(config)?.as_bytes())
+/// Loads a wrist configuration and checks every value.
+fn load_wrist_config(path: &Path) -> Result<wrist::WristConfig> {
+    let config: wrist::WristConfig = config::load(path)?;
+    config
+        .validate()
+        .with_context(|| format!("invalid configuration {}", path.display()))?;
+    Ok(config)
+}
+
+fn write_config<T: serde::Serialize>(path: &Path, value: &T, format: config::Format) -> Result<()> {
+    artifact::write_atomic(path, config::to_text(value, format)?.as_bytes())
 }
 
 fn report_task(task: &str, summary: &serde_json::Value, passed: bool) {
@@ -230,13 +307,13 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../data/config")
             .join(file_name);
-        load_config(&path).unwrap()
+        config::load(&path).unwrap()
     }
 
     #[test]
     fn committed_configs_match_defaults() {
         // data/config must show the defaults the code runs with; regenerate it with
-        // `cargo xtask write-configs` after changing them.
+        // `cargo xtask write-configs --format both` after changing them.
         let memory: memory::MemoryConfig = committed_config("memory.json");
         assert_eq!(memory, memory::MemoryConfig::full());
         let memory_quick: memory::MemoryConfig = committed_config("memory-quick.json");
@@ -245,5 +322,243 @@ mod tests {
         assert_eq!(wrist, wrist::WristConfig::full());
         let wrist_quick: wrist::WristConfig = committed_config("wrist-quick.json");
         assert_eq!(wrist_quick, wrist::WristConfig::quick());
+    }
+
+    #[test]
+    fn failed_run_not_written_as_reference() {
+        let dir = std::env::temp_dir().join(format!("reference-{}", std::process::id()));
+        let summary = serde_json::json!({ "passed": false, "failures": ["fit.rms: 1 > 0.04"] });
+        let err = finish_reference("memory", &summary, false, Some(&dir), None).unwrap_err();
+        assert!(
+            err.to_string().contains("failed its acceptance thresholds"),
+            "{err}"
+        );
+        assert!(!dir.join("memory-quick.json").exists());
+    }
+
+    #[test]
+    fn committed_toml_configs_match_defaults() {
+        // The TOML copies come from `cargo xtask write-configs --format both`.
+        let memory: memory::MemoryConfig = committed_config("memory.toml");
+        assert_eq!(memory, memory::MemoryConfig::full());
+        let memory_quick: memory::MemoryConfig = committed_config("memory-quick.toml");
+        assert_eq!(memory_quick, memory::MemoryConfig::quick());
+        let wrist: wrist::WristConfig = committed_config("wrist.toml");
+        assert_eq!(wrist, wrist::WristConfig::full());
+        let wrist_quick: wrist::WristConfig = committed_config("wrist-quick.toml");
+        assert_eq!(wrist_quick, wrist::WristConfig::quick());
+    }
+}
+
+/// Every parameter of both task configurations, set to each of its invalid values, is
+/// rejected by `validate` with an error that names it.
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+    use convert::{ConnectivityRule, InputMode};
+    use memory::MemoryConfig;
+    use wrist::WristConfig;
+
+    type Edit<C> = Box<dyn Fn(&mut C)>;
+
+    /// Builds `(key, value label, edit)` rows, one per value; the key must appear in the
+    /// error message.
+    macro_rules! cases {
+        ($config:ty; $($key:literal: $setter:expr => [$($value:expr),+ $(,)?];)+) => {{
+            let mut rows: Vec<(&str, String, Edit<$config>)> = Vec::new();
+            $($(
+                let edit: Edit<$config> = Box::new(|c: &mut $config| ($setter)(c, $value));
+                rows.push(($key, stringify!($value).to_string(), edit));
+            )+)+
+            rows
+        }};
+    }
+
+    fn check_rows<C: Clone>(
+        base: &C,
+        rows: Vec<(&str, String, Edit<C>)>,
+        validate: impl Fn(&C) -> Result<()>,
+    ) {
+        validate(base).expect("the base configuration is valid");
+        let mut unrejected = Vec::new();
+        let mut unnamed = Vec::new();
+        for (key, value, edit) in rows {
+            let mut config = base.clone();
+            edit(&mut config);
+            match validate(&config) {
+                Ok(()) => unrejected.push(format!("{key} = {value}")),
+                Err(err) => {
+                    let message = format!("{err:#}");
+                    if !message.contains(key) {
+                        unnamed.push(format!("{key} = {value}: {message}"));
+                    }
+                }
+            }
+        }
+        assert!(unrejected.is_empty(), "accepted: {unrejected:#?}");
+        assert!(
+            unnamed.is_empty(),
+            "error does not name the key: {unnamed:#?}"
+        );
+    }
+
+    const NAN: f64 = f64::NAN;
+    const INF: f64 = f64::INFINITY;
+
+    #[test]
+    fn memory_invalid_values_rejected() {
+        let rows = cases! { MemoryConfig;
+            "dt_ms": |c: &mut MemoryConfig, v| c.task.dt_ms = v => [0.0, -1.0, NAN];
+            "baseline_ms": |c: &mut MemoryConfig, v| c.task.baseline_ms = v => [0.0, NAN, 0.5];
+            "cue_ms": |c: &mut MemoryConfig, v| c.task.cue_ms = v => [0.0, INF];
+            "delay_ms": |c: &mut MemoryConfig, v| c.task.delay_ms = v => [0.0, -5.0];
+            "test_delay_ms": |c: &mut MemoryConfig, v| c.task.test_delay_ms = v => [0.0, NAN];
+            "error_mask_after_cue_onset_ms": |c: &mut MemoryConfig, v| c.task.error_mask_after_cue_onset_ms = v => [-1.0, 1e9];
+            "cue_min": |c: &mut MemoryConfig, v| c.task.cue_min = v => [NAN];
+            "cue_max": |c: &mut MemoryConfig, v| c.task.cue_max = v => [0.1, INF];
+            "curriculum_start_delay_ms": |c: &mut MemoryConfig, v| c.task.curriculum_start_delay_ms = v => [0.0];
+            "curriculum_ramp_fraction": |c: &mut MemoryConfig, v| c.task.curriculum_ramp_fraction = v => [0.0, 1.5];
+            "early_delay_start_ms": |c: &mut MemoryConfig, v| c.task.early_delay_start_ms = v => [-1.0, NAN];
+            "early_delay_end_ms": |c: &mut MemoryConfig, v| c.task.early_delay_end_ms = v => [50.0, 1e6];
+            "late_delay_ms": |c: &mut MemoryConfig, v| c.task.late_delay_ms = v => [0.0, 1e6];
+            "transition_weight": |c: &mut MemoryConfig, v| c.task.transition_weight = v => [-1.0, NAN];
+            "transition_end_after_cue_offset_ms": |c: &mut MemoryConfig, v| c.task.transition_end_after_cue_offset_ms = v => [-1.0, NAN];
+            "hidden_activity_weight": |c: &mut MemoryConfig, v| c.task.hidden_activity_weight = v => [-1.0, INF];
+            "v_threshold": |c: &mut MemoryConfig, v| c.conversion.neuron.v_threshold = v => [-1.0, NAN];
+            "training.iterations": |c: &mut MemoryConfig, v| c.training.iterations = v => [0];
+            "training.batch_size": |c: &mut MemoryConfig, v| c.training.batch_size = v => [0];
+            "training.checkpoint_every": |c: &mut MemoryConfig, v| c.training.checkpoint_every = v => [0];
+            "training.learning_rate": |c: &mut MemoryConfig, v| c.training.learning_rate = v => [0.0, -1.0, NAN];
+            "training.final_learning_rate": |c: &mut MemoryConfig, v| c.training.final_learning_rate = v => [0.0, INF];
+            "training.clip_norm": |c: &mut MemoryConfig, v| c.training.clip_norm = v => [0.0, NAN];
+            "training.decay_start_fraction": |c: &mut MemoryConfig, v| c.training.decay_start_fraction = v => [-0.1, 1.1];
+            "training.target_loss": |c: &mut MemoryConfig, v| c.training.target_loss = v => [Some(NAN), Some(-1.0)];
+            "calibration.iterations": |c: &mut MemoryConfig, v| c.calibration.iterations = v => [0];
+            "calibration.learning_rate": |c: &mut MemoryConfig, v| c.calibration.learning_rate = v => [0.0];
+            "x_step": |c: &mut MemoryConfig, v| c.fit.x_step = v => [0.0, -0.1, 1e-12];
+            "x_min": |c: &mut MemoryConfig, v| c.fit.x_min = v => [NAN];
+            "x_max": |c: &mut MemoryConfig, v| c.fit.x_max = v => [-7.0, INF];
+            "mu_step": |c: &mut MemoryConfig, v| c.fit.mu_step = v => [0.0];
+            "mu_min": |c: &mut MemoryConfig, v| c.fit.mu_min = v => [NAN];
+            "mu_max": |c: &mut MemoryConfig, v| c.fit.mu_max = v => [-7.0];
+            "f_max_limit_hz": |c: &mut MemoryConfig, v| c.fit.f_max_limit_hz = v => [0.0, NAN];
+            "start.g": |c: &mut MemoryConfig, v| c.fit.start.0 = v => [0.0, NAN];
+            "start.mu_0": |c: &mut MemoryConfig, v| c.fit.start.1 = v => [NAN];
+            "start.f_max_hz": |c: &mut MemoryConfig, v| c.fit.start.2 = v => [-1.0];
+            "n_neurons": |c: &mut MemoryConfig, v| c.fit.fi.n_neurons = v => [0];
+            "chunk_size": |c: &mut MemoryConfig, v| c.fit.fi.chunk_size = v => [0];
+            "dt_ms": |c: &mut MemoryConfig, v| c.fit.fi.dt_ms = v => [0.0, 20.0];
+            "warmup_ms": |c: &mut MemoryConfig, v| c.fit.fi.warmup_ms = v => [-1.0, NAN];
+            "duration_ms": |c: &mut MemoryConfig, v| c.fit.fi.duration_ms = v => [0.0];
+            "x_step": |c: &mut MemoryConfig, v| c.table.x_step = v => [0.0];
+            "x_max": |c: &mut MemoryConfig, v| c.table.x_max = v => [-9.0];
+            "x_min": |c: &mut MemoryConfig, v| c.table.x_min = v => [NAN];
+            "siegert_extension_to": |c: &mut MemoryConfig, v| c.table.siegert_extension_to = v => [INF, NAN];
+            "n_seeds": |c: &mut MemoryConfig, v| c.table.n_seeds = v => [0];
+            "n_neurons": |c: &mut MemoryConfig, v| c.table.fi.n_neurons = v => [0];
+            "n_neurons": |c: &mut MemoryConfig, v| c.conversion.n_neurons = v => [0];
+            "p": |c: &mut MemoryConfig, v| c.conversion.connectivity = v => [
+                ConnectivityRule::FixedIndegree { p: 0.0 },
+                ConnectivityRule::Bernoulli { p: 1.5 },
+            ];
+            "g": |c: &mut MemoryConfig, v| c.conversion.g = v => [0.0, NAN];
+            "mu_0": |c: &mut MemoryConfig, v| c.conversion.mu_0 = v => [NAN];
+            "f_max_hz": |c: &mut MemoryConfig, v| c.conversion.f_max_hz = v => [0.0];
+            "dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [0.0, -0.1];
+            "tau_m_ms": |c: &mut MemoryConfig, v| c.conversion.neuron.tau_m_ms = v => [0.0, NAN];
+            "t_ref_ms": |c: &mut MemoryConfig, v| c.conversion.neuron.t_ref_ms = v => [-1.0];
+            "sigma_v": |c: &mut MemoryConfig, v| c.conversion.neuron.sigma_v = v => [-1.0];
+            "delay_ms": |c: &mut MemoryConfig, v| c.conversion.delay_ms = v => [-1.0, NAN];
+            "target_delay_ms": |c: &mut MemoryConfig, v| c.conversion.target_delay_ms = v => [Some(vec![-1.0])];
+            "input_mode.n_neurons": |c: &mut MemoryConfig, v| c.conversion.input_mode = v => [InputMode::Poisson { n_neurons: 0 }];
+            "n_trials": |c: &mut MemoryConfig, v| c.n_trials = v => [0];
+            "n_training_seeds": |c: &mut MemoryConfig, v| c.n_training_seeds = v => [0];
+            "thresholds.delay_rms_error": |c: &mut MemoryConfig, v| c.thresholds.delay_rms_error = v => [NAN, -0.1];
+            "thresholds.max_error": |c: &mut MemoryConfig, v| c.thresholds.max_error = v => [INF];
+            "thresholds.fit_rms": |c: &mut MemoryConfig, v| c.thresholds.fit_rms = v => [-1.0];
+            "thresholds.fit_max_error": |c: &mut MemoryConfig, v| c.thresholds.fit_max_error = v => [NAN];
+            "thresholds.median_r": |c: &mut MemoryConfig, v| c.thresholds.median_r = v => [1.5, NAN];
+            "thresholds.median_nrmse": |c: &mut MemoryConfig, v| c.thresholds.median_nrmse = v => [-0.1];
+            "thresholds.max_output_error_first_second":
+                |c: &mut MemoryConfig, v| c.thresholds.max_output_error_first_second = v => [NAN];
+        };
+        check_rows(&MemoryConfig::quick(), rows, MemoryConfig::validate);
+    }
+
+    #[test]
+    fn wrist_invalid_values_rejected() {
+        let rows = cases! { WristConfig;
+            "dt_ms": |c: &mut WristConfig, v| c.task.dt_ms = v => [0.0, NAN];
+            "baseline_ms": |c: &mut WristConfig, v| c.task.baseline_ms = v => [-1.0, 0.5];
+            "test_hold_ms": |c: &mut WristConfig, v| c.task.test_hold_ms = v => [0.0];
+            "train_hold_min_ms": |c: &mut WristConfig, v| c.task.train_hold_min_ms = v => [0.0];
+            "train_hold_max_ms": |c: &mut WristConfig, v| c.task.train_hold_max_ms = v => [1.0, INF];
+            "n_target_steps": |c: &mut WristConfig, v| c.task.n_target_steps = v => [0];
+            "tau_p_ms": |c: &mut WristConfig, v| c.task.tau_p_ms = v => [0.0];
+            "ia_position_gain": |c: &mut WristConfig, v| c.task.ia_position_gain = v => [NAN];
+            "ia_velocity_gain_s": |c: &mut WristConfig, v| c.task.ia_velocity_gain_s = v => [INF];
+            "ia_bias": |c: &mut WristConfig, v| c.task.ia_bias = v => [NAN];
+            "mn_latency_ms": |c: &mut WristConfig, v| c.task.mn_latency_ms = v => [-1.0];
+            "cm_rm_latency_ms": |c: &mut WristConfig, v| c.task.cm_rm_latency_ms = v => [-1.0];
+            "y0": |c: &mut WristConfig, v| c.task.y0 = v => [NAN];
+            "rise_tau_ms": |c: &mut WristConfig, v| c.task.rise_tau_ms = v => [0.0];
+            "nonpreferred_decay_tau_ms": |c: &mut WristConfig, v| c.task.nonpreferred_decay_tau_ms = v => [0.0];
+            "template_loss_weight": |c: &mut WristConfig, v| c.task.template_loss_weight = v => [-1.0];
+            "shapes.phasic_tau_ms": |c: &mut WristConfig, v| c.task.shapes.phasic_tau_ms = v => [0.0];
+            "shapes.tonic_level": |c: &mut WristConfig, v| c.task.shapes.tonic_level = v => [NAN];
+            "x_step": |c: &mut WristConfig, v| c.table.x_step = v => [0.0];
+            "n_seeds": |c: &mut WristConfig, v| c.table.n_seeds = v => [0];
+            "duration_ms": |c: &mut WristConfig, v| c.table.fi.duration_ms = v => [0.0];
+            "g": |c: &mut WristConfig, v| c.conversion.g = v => [-1.0];
+            "tau_m_ms": |c: &mut WristConfig, v| c.conversion.neuron.tau_m_ms = v => [0.0];
+            "motoneuron_delay_ms": |c: &mut WristConfig, v| c.motoneuron_delay_ms = v => [-1.0, NAN];
+            "training.iterations": |c: &mut WristConfig, v| c.training.iterations = v => [0];
+            "training.learning_rate": |c: &mut WristConfig, v| c.training.learning_rate = v => [NAN];
+            "n_trials": |c: &mut WristConfig, v| c.n_trials = v => [0];
+            "n_training_seeds": |c: &mut WristConfig, v| c.n_training_seeds = v => [0];
+            "thresholds.median_r": |c: &mut WristConfig, v| c.thresholds.median_r = v => [-2.0];
+            "thresholds.median_nrmse": |c: &mut WristConfig, v| c.thresholds.median_nrmse = v => [NAN];
+            "thresholds.max_rate_hz": |c: &mut WristConfig, v| c.thresholds.max_rate_hz = v => [-1.0];
+            "thresholds.isi_cv_range.0": |c: &mut WristConfig, v| c.thresholds.isi_cv_range = v => [(-0.1, 1.0)];
+            "thresholds.isi_cv_range.1": |c: &mut WristConfig, v| c.thresholds.isi_cv_range = v => [(1.0, 0.5)];
+        };
+        check_rows(&WristConfig::quick(), rows, WristConfig::validate);
+    }
+
+    #[test]
+    fn config_file_errors_name_key() {
+        let dir = std::env::temp_dir().join(format!("config-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml_text = config::to_text(&MemoryConfig::quick(), config::Format::Toml).unwrap();
+        let cases = [
+            (
+                "iterations = 4000",
+                "iteratons = 4000",
+                "nearest valid name is `iterations`",
+            ),
+            (
+                "iterations = 4000",
+                "iterations = \"many\"",
+                "training.iterations",
+            ),
+            (
+                "iterations = 4000",
+                "iterations = 0",
+                "training.iterations = 0",
+            ),
+            ("n_trials = 6", "n_trials = -6", "n_trials"),
+        ];
+        for (from, to, expected) in cases {
+            assert!(toml_text.contains(from), "{from} not in the written TOML");
+            let path = dir.join("memory.toml");
+            std::fs::write(&path, toml_text.replacen(from, to, 1)).unwrap();
+            let err = load_memory_config(&path).unwrap_err();
+            let message = format!("{err:#}");
+            assert!(message.contains(expected), "{to}: {message}");
+        }
+        let path = dir.join("memory.toml");
+        std::fs::write(&path, &toml_text).unwrap();
+        assert_eq!(load_memory_config(&path).unwrap(), MemoryConfig::quick());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -20,9 +20,9 @@ use serde_json::json;
 use tasks_memory::MemoryTaskParams;
 use tracing::info;
 
-use crate::artifact;
 use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
 use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
+use crate::{artifact, status};
 
 /// Everything the memory reproduction needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -160,10 +160,50 @@ impl MemoryConfig {
         self.conversion
             .validate()
             .context("invalid conversion settings")?;
-        if self.n_trials == 0 {
-            anyhow::bail!("invalid n_trials = 0: give at least 1 spiking trial per cue value");
+        self.fit.validate().context("invalid fit settings")?;
+        self.table.validate().context("invalid table settings")?;
+        let neuron = &self.conversion.neuron;
+        let measurement_steps = [
+            ("fit.fi.dt_ms", self.fit.fi.dt_ms),
+            ("table.fi.dt_ms", self.table.fi.dt_ms),
+        ];
+        for (name, dt_ms) in measurement_steps {
+            neuron
+                .validate(dt_ms, 0)
+                .with_context(|| format!("invalid conversion.neuron for {name} = {dt_ms}"))?;
         }
-        Ok(())
+        crate::training::check_count("n_trials", self.n_trials, "spiking trials per cue value")?;
+        crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
+        self.thresholds.validate()
+    }
+}
+
+impl MemoryThresholds {
+    /// Checks that every threshold is a finite number in its range.
+    pub fn validate(&self) -> Result<()> {
+        use crate::training::check_threshold as check;
+        check(
+            "thresholds.delay_rms_error",
+            self.delay_rms_error,
+            0.0,
+            f64::MAX,
+        )?;
+        check("thresholds.max_error", self.max_error, 0.0, f64::MAX)?;
+        check("thresholds.fit_rms", self.fit_rms, 0.0, f64::MAX)?;
+        check(
+            "thresholds.fit_max_error",
+            self.fit_max_error,
+            0.0,
+            f64::MAX,
+        )?;
+        check("thresholds.median_r", self.median_r, -1.0, 1.0)?;
+        check("thresholds.median_nrmse", self.median_nrmse, 0.0, f64::MAX)?;
+        check(
+            "thresholds.max_output_error_first_second",
+            self.max_output_error_first_second,
+            0.0,
+            f64::MAX,
+        )
     }
 }
 
@@ -374,6 +414,7 @@ pub fn reproduce(
     let mut timings = serde_json::Map::new();
     let thresholds = &config.thresholds;
 
+    status::begin_stage(&out_dir, "memory", seed, "train")?;
     // Stage 1: train the logistic net with a delay curriculum, trying seeds until one meets
     // the continuous acceptance criteria (or keeping the one with the fewest failures).
     let started = Instant::now();
@@ -447,6 +488,7 @@ pub fn reproduce(
     artifact::save(&out_dir.join("rnn_logistic.bin"), "rnn", &rnn)?;
     timings.insert("train_s".into(), json!(started.elapsed().as_secs_f64()));
 
+    status::begin_stage(&out_dir, "memory", seed, "fit")?;
     // Stage 2: method (a), fit the spiking curve to the logistic.
     let started = Instant::now();
     let fit: FitResult = fit_logistic(
@@ -475,10 +517,12 @@ pub fn reproduce(
     artifact::save(&out_dir.join("activation.bin"), "activation table", &table)?;
     timings.insert("fit_s".into(), json!(started.elapsed().as_secs_f64()));
 
+    status::begin_stage(&out_dir, "memory", seed, "attractor check")?;
     // Stage 3: the attractor check, the logistic-trained net run with the fitted curve.
     let phi_a = Activation::Tabulated(table.activation.clone());
     let swapped_eval = evaluate(&rnn.with_activation(phi_a.clone()), task)?;
 
+    status::begin_stage(&out_dir, "memory", seed, "calibrate")?;
     // Stage 4: calibration, fine-tuning with the fitted curve as activation.
     let started = Instant::now();
     let mut calibrated = rnn.with_activation(phi_a);
@@ -494,6 +538,7 @@ pub fn reproduce(
     let calibrated_eval = evaluate(&calibrated, task)?;
     timings.insert("calibrate_s".into(), json!(started.elapsed().as_secs_f64()));
 
+    status::begin_stage(&out_dir, "memory", seed, "spiking")?;
     // Stage 5: convert both nets with the fitted (g, mu_0, f_max) and validate.
     let started = Instant::now();
     let conversion = ConversionParams {

@@ -147,6 +147,9 @@ pub fn simulate_conditions(
     let mut mean_psths = Vec::new();
     let mut cvs = Vec::new();
     for (condition_idx, condition_inputs) in inputs.iter().enumerate() {
+        crate::interrupt::check(&format!(
+            "spiking trials {label}, condition {condition_idx}"
+        ))?;
         let trials = run_trials(
             converted,
             condition_inputs.view(),

@@ -1,6 +1,12 @@
-//! Training runs with progress, periodic logs and checkpoints of the last good network.
+//! Training runs with progress, periodic logs and resumable checkpoints.
+//!
+//! A checkpoint (`<network>.checkpoint.bin`, kind [`CHECKPOINT_KIND`]) stores the network, the
+//! Adam moments and step count, the loss history and the index of the next iteration. The
+//! minibatch of iteration `k` is drawn from generators seeded by `(seed, k)` alone (see the
+//! callers' `sample_batch`), so the next iteration index is the whole random state. A run
+//! resumed from a checkpoint therefore continues bit-identically to one never interrupted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
@@ -8,8 +14,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rnn_core::{Adam, AdamConfig, Rnn, Trial};
 use serde::{Deserialize, Serialize};
 use tracing::info;
+use tracing::warn;
 
 use crate::artifact;
+use crate::interrupt;
 
 /// Optimiser settings of one training stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,18 +42,67 @@ pub struct TrainingSettings {
     pub checkpoint_every: usize,
 }
 
+impl TrainingSettings {
+    /// Returns whether a run with `other` draws the same batches and takes the same steps;
+    /// only the checkpoint interval may differ.
+    fn same_run_as(&self, other: &TrainingSettings) -> bool {
+        let normalised = TrainingSettings {
+            checkpoint_every: self.checkpoint_every,
+            ..other.clone()
+        };
+        *self == normalised
+    }
+}
+
 /// When set, a stage whose network and training record exist in the output folder loads them
 /// instead of training again (`reproduce --reuse-trained`).
 pub static REUSE_TRAINED: AtomicBool = AtomicBool::new(false);
 
+/// When set, a stage whose training checkpoint exists in the output folder continues from it
+/// (`reproduce --resume`).
+pub static RESUME: AtomicBool = AtomicBool::new(false);
+
+/// Kind name of a training checkpoint artifact.
+pub const CHECKPOINT_KIND: &str = "training checkpoint";
+
+/// Everything needed to continue a training run exactly where it stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingCheckpoint {
+    /// Settings of the run; a resumed run must use the same ones.
+    pub settings: TrainingSettings,
+    /// Index of the first iteration not yet run.
+    pub next_iteration: usize,
+    /// Whether the run is complete (all iterations run or the target loss reached).
+    pub finished: bool,
+    /// Network after `next_iteration` iterations.
+    pub rnn: Rnn,
+    /// Optimiser state after `next_iteration` iterations.
+    pub adam: Adam,
+    /// Loss of every minibatch so far.
+    pub loss_history: Vec<f64>,
+    /// Lowest minibatch loss so far.
+    pub best_loss: f64,
+}
+
+/// Returns the path of the training checkpoint that belongs to the network file `network`.
+pub fn checkpoint_path(network: &Path) -> PathBuf {
+    network.with_extension("checkpoint.bin")
+}
+
 impl TrainingSettings {
     /// Checks the settings, naming the first invalid one.
     pub fn validate(&self, stage: &str) -> Result<()> {
-        if self.iterations == 0 || self.batch_size == 0 || self.checkpoint_every == 0 {
-            bail!(
-                "invalid {stage} settings: iterations ({}), batch_size ({}) and checkpoint_every ({}) must all be at least 1",
-                self.iterations, self.batch_size, self.checkpoint_every
-            );
+        let counts = [
+            ("iterations", self.iterations, "iterations"),
+            ("batch_size", self.batch_size, "trials per minibatch"),
+            (
+                "checkpoint_every",
+                self.checkpoint_every,
+                "iterations between checkpoints",
+            ),
+        ];
+        for (name, value, unit) in counts {
+            check_count(&format!("{stage}.{name}"), value, unit)?;
         }
         let rates = [
             ("learning_rate", self.learning_rate),
@@ -68,8 +125,35 @@ impl TrainingSettings {
                 self.decay_start_fraction
             );
         }
+        if let Some(target) = self.target_loss {
+            if !(target.is_finite() && target >= 0.0) {
+                bail!(
+                    "invalid {stage}.target_loss = {target}: give a finite loss >= 0 or leave \
+                     it out"
+                );
+            }
+        }
         Ok(())
     }
+}
+
+/// Checks that the count `name` is at least 1.
+pub fn check_count(name: &str, value: usize, what: &str) -> Result<()> {
+    if value == 0 {
+        bail!("invalid {name} = 0: give at least 1 ({what})");
+    }
+    Ok(())
+}
+
+/// Checks that the threshold `name` is a finite number in `[min, max]`.
+pub fn check_threshold(name: &str, value: f64, min: f64, max: f64) -> Result<()> {
+    if !(value.is_finite() && value >= min && value <= max) {
+        if max == f64::MAX {
+            bail!("invalid {name} = {value}: give a finite value >= {min}");
+        }
+        bail!("invalid {name} = {value}: give a value in [{min}, {max}]");
+    }
+    Ok(())
 }
 
 /// Outcome of a training stage.
@@ -99,55 +183,175 @@ pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
 }
 
 /// Trains `rnn` in place with batches from `sample_batch` (called with the iteration index),
-/// writing the network to `checkpoint` every `checkpoint_every` iterations and at the end. A
-/// non-finite loss or gradient stops the run with an error after the last good network has
-/// been saved; the failing step is not applied.
+/// writing the network to `network_path` and a resumable checkpoint beside it (see
+/// [`checkpoint_path`]) every `checkpoint_every` iterations and at the end.
+///
+/// With [`RESUME`] set and a checkpoint present, training continues from it. A Ctrl-C
+/// (see [`interrupt`]) stops the run between iterations after saving a checkpoint, with an
+/// [`interrupt::Interrupted`] error. A non-finite loss or gradient stops the run with an
+/// error before the failing step is applied. The network of the last good step is then saved
+/// to `network_path`, and the last checkpoint is kept.
 pub fn train_with_checkpoints(
     rnn: &mut Rnn,
     settings: &TrainingSettings,
     label: &str,
-    checkpoint: &Path,
+    network_path: &Path,
     sample_batch: &mut dyn FnMut(usize) -> Result<Vec<Trial>>,
 ) -> Result<TrainingOutcome> {
-    let adam_config = AdamConfig {
-        learning_rate: settings.learning_rate,
-        clip_norm: settings.clip_norm,
-        ..AdamConfig::default()
-    };
-    let record = checkpoint.with_extension("training.json");
-    if REUSE_TRAINED.load(Ordering::Relaxed) && record.exists() && checkpoint.exists() {
-        *rnn = artifact::load(checkpoint, "rnn")?;
+    let record = network_path.with_extension("training.json");
+    if REUSE_TRAINED.load(Ordering::Relaxed) && record.exists() && network_path.exists() {
+        *rnn = artifact::load(network_path, "rnn")?;
         let text = std::fs::read_to_string(&record)
             .with_context(|| format!("failed to read {}", record.display()))?;
         let outcome: TrainingOutcome = serde_json::from_str(&text)
             .with_context(|| format!("invalid training record {}", record.display()))?;
-        info!(stage = label, path = %checkpoint.display(), "reusing the trained network");
+        info!(stage = label, path = %network_path.display(), "reusing the trained network");
         return Ok(outcome);
     }
-    let mut adam = Adam::new(adam_config, rnn)?;
+    let resume = RESUME.load(Ordering::Relaxed);
+    let stop_requested = |_: usize| interrupt::requested();
+    train_controlled(
+        rnn,
+        settings,
+        label,
+        network_path,
+        sample_batch,
+        resume,
+        &stop_requested,
+    )
+}
+
+/// Loads the checkpoint at `path` and checks that it continues a run of `settings` on a
+/// network configured like `rnn`.
+fn load_checkpoint(
+    path: &Path,
+    settings: &TrainingSettings,
+    rnn: &Rnn,
+) -> Result<TrainingCheckpoint> {
+    let (header, checkpoint): (_, TrainingCheckpoint) =
+        artifact::load_with_header(path, CHECKPOINT_KIND)?;
+    let invalid = || format!("cannot resume from {}", path.display());
+    checkpoint.rnn.validate().with_context(invalid)?;
+    if let (Some(written), Some(current)) = (header.run_seed, artifact::run_seed()) {
+        if written != current {
+            return Err(anyhow::anyhow!(
+                "the checkpoint was written by a run with --seed {written}, this run has \
+                 --seed {current}; rerun with --seed {written} or without --resume"
+            ))
+            .with_context(invalid);
+        }
+    }
+    if !checkpoint.settings.same_run_as(settings) {
+        return Err(anyhow::anyhow!(
+            "the checkpoint was written with other training settings ({:?}, now {:?}); \
+             rerun without --resume or restore the settings",
+            checkpoint.settings,
+            settings
+        ))
+        .with_context(invalid);
+    }
+    if checkpoint.rnn.config != rnn.config {
+        return Err(anyhow::anyhow!(
+            "the checkpoint contains a network of another configuration; rerun without --resume"
+        ))
+        .with_context(invalid);
+    }
+    let limit = settings.iterations;
+    if checkpoint.next_iteration > limit
+        || checkpoint.loss_history.len() != checkpoint.next_iteration
+    {
+        return Err(anyhow::anyhow!(
+            "the checkpoint records {} iterations of {limit} with {} losses",
+            checkpoint.next_iteration,
+            checkpoint.loss_history.len()
+        ))
+        .with_context(invalid);
+    }
+    Ok(checkpoint)
+}
+
+/// [`train_with_checkpoints`] with the resume choice and the stop test passed in;
+/// `stop_requested` is called with the iteration index before each iteration.
+pub fn train_controlled(
+    rnn: &mut Rnn,
+    settings: &TrainingSettings,
+    label: &str,
+    network_path: &Path,
+    sample_batch: &mut dyn FnMut(usize) -> Result<Vec<Trial>>,
+    resume: bool,
+    stop_requested: &dyn Fn(usize) -> bool,
+) -> Result<TrainingOutcome> {
+    settings.validate(label)?;
+    let record = network_path.with_extension("training.json");
+    let state_path = checkpoint_path(network_path);
+    let mut state = if resume && state_path.exists() {
+        let checkpoint = load_checkpoint(&state_path, settings, rnn)?;
+        info!(
+            stage = label,
+            iteration = checkpoint.next_iteration,
+            path = %state_path.display(),
+            "training resumed from the checkpoint"
+        );
+        checkpoint
+    } else {
+        if resume {
+            warn!(stage = label, path = %state_path.display(), "no checkpoint to resume from; training from the start");
+        }
+        let adam_config = AdamConfig {
+            learning_rate: settings.learning_rate,
+            clip_norm: settings.clip_norm,
+            ..AdamConfig::default()
+        };
+        TrainingCheckpoint {
+            settings: settings.clone(),
+            next_iteration: 0,
+            finished: false,
+            adam: Adam::new(adam_config, rnn)?,
+            rnn: rnn.clone(),
+            loss_history: Vec::with_capacity(settings.iterations),
+            best_loss: f64::INFINITY,
+        }
+    };
     info!(
         stage = label,
         iterations = settings.iterations,
+        start = state.next_iteration,
         "training started"
     );
     let bar = progress_bar(settings.iterations as u64, label);
-    let every = settings.checkpoint_every.max(1);
-    let mut loss_history = Vec::with_capacity(settings.iterations);
-    let mut best_loss = f64::INFINITY;
+    bar.set_position(state.next_iteration as u64);
+    let save_state = |state: &TrainingCheckpoint| -> Result<()> {
+        artifact::save(network_path, "rnn", &state.rnn)?;
+        artifact::save(&state_path, CHECKPOINT_KIND, state)
+    };
 
     let decay_start = (settings.decay_start_fraction * settings.iterations as f64) as usize;
-    for iteration in 0..settings.iterations {
+    while !state.finished && state.next_iteration < settings.iterations {
+        let iteration = state.next_iteration;
+        if stop_requested(iteration) {
+            bar.finish_and_clear();
+            save_state(&state)?;
+            return Err(interrupt::Interrupted {
+                stage: format!("training {label} at iteration {iteration}"),
+                saved: Some(state_path.clone()),
+            }
+            .into());
+        }
+
         // Learning-rate schedule: constant, then geometric decay to the final rate.
         if iteration >= decay_start && settings.iterations > decay_start + 1 {
             let progress =
                 (iteration - decay_start) as f64 / (settings.iterations - decay_start - 1) as f64;
             let ratio = settings.final_learning_rate / settings.learning_rate;
-            adam.set_learning_rate(settings.learning_rate * ratio.powf(progress))?;
+            state
+                .adam
+                .set_learning_rate(settings.learning_rate * ratio.powf(progress))?;
         }
 
         // Gradient of this iteration's minibatch.
         let batch = sample_batch(iteration)?;
-        let step = rnn
+        let step = state
+            .rnn
             .loss_and_gradient(&batch)
             .map_err(anyhow::Error::from)
             .and_then(|(loss, gradient)| {
@@ -160,45 +364,250 @@ pub fn train_with_checkpoints(
             Ok(step) => step,
             Err(err) => {
                 bar.finish_and_clear();
-                artifact::save(checkpoint, "rnn", &*rnn)
+                *rnn = state.rnn.clone();
+                artifact::save(network_path, "rnn", &state.rnn)
                     .context("failed to save the last good network after divergence")?;
                 return Err(err.context(format!(
-                    "training {label} diverged; the last good network is in {}",
-                    checkpoint.display()
+                    "training {label} diverged; the network of the last good step is in {}, \
+                     the last checkpoint (if any) in {}",
+                    network_path.display(),
+                    state_path.display()
                 )));
             }
         };
 
         // Adam step with clipping and constraints.
-        adam.step(rnn, &gradient)?;
-        loss_history.push(loss);
-        best_loss = best_loss.min(loss);
+        state.adam.step(&mut state.rnn, &gradient)?;
+        state.loss_history.push(loss);
+        state.best_loss = state.best_loss.min(loss);
+        state.next_iteration = iteration + 1;
         bar.inc(1);
-        if (iteration + 1) % every == 0 {
-            bar.suspend(|| info!(stage = label, iteration = iteration + 1, loss, "training"));
-            artifact::save(checkpoint, "rnn", &*rnn)?;
-        }
         if settings.target_loss.is_some_and(|target| loss <= target) {
             info!(stage = label, iteration, loss, "target loss reached");
-            break;
+            state.finished = true;
+        } else if state.next_iteration % settings.checkpoint_every == 0
+            && state.next_iteration < settings.iterations
+        {
+            bar.suspend(|| info!(stage = label, iteration = iteration + 1, loss, "training"));
+            save_state(&state)?;
         }
     }
     bar.finish_and_clear();
-    artifact::save(checkpoint, "rnn", &*rnn)?;
-    let final_loss = loss_history.last().copied().unwrap_or(f64::NAN);
+    state.finished = true;
+    save_state(&state)?;
+    *rnn = state.rnn.clone();
+    let final_loss = state.loss_history.last().copied().unwrap_or(f64::NAN);
     info!(
         stage = label,
-        iterations = loss_history.len(),
+        iterations = state.loss_history.len(),
         final_loss,
-        best_loss,
+        best_loss = state.best_loss,
         "training finished"
     );
     let outcome = TrainingOutcome {
-        iterations: loss_history.len(),
+        iterations: state.loss_history.len(),
         final_loss,
-        loss_history,
-        best_loss,
+        loss_history: state.loss_history,
+        best_loss: state.best_loss,
     };
     artifact::write_atomic(&record, serde_json::to_string(&outcome)?.as_bytes())?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rnn_core::RnnConfig;
+
+    fn settings(iterations: usize) -> TrainingSettings {
+        TrainingSettings {
+            iterations,
+            batch_size: 2,
+            learning_rate: 1e-2,
+            clip_norm: 1.0,
+            decay_start_fraction: 0.5,
+            final_learning_rate: 1e-3,
+            target_loss: None,
+            checkpoint_every: 3,
+        }
+    }
+
+    fn small_net() -> Rnn {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        Rnn::new_using(RnnConfig::new(3, 1), &mut rng).unwrap()
+    }
+
+    /// Minibatch of iteration `k`, drawn from a generator seeded by `k` alone; a target of
+    /// `poison` from iteration `poison_from` on.
+    fn batch(iteration: usize, poison_from: usize) -> Result<Vec<Trial>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + iteration as u64);
+        let n_steps = 20;
+        let trials = (0..2)
+            .map(|_| {
+                let amplitude: f64 = rng.random_range(0.0..1.0);
+                let target = if iteration >= poison_from {
+                    1e300
+                } else {
+                    amplitude
+                };
+                Trial {
+                    inputs: Array2::from_elem((n_steps, 1), amplitude),
+                    targets: Array2::from_elem((n_steps, 3), target),
+                    weights: Array2::from_elem((n_steps, 3), 1.0 / (3 * n_steps) as f64),
+                }
+            })
+            .collect();
+        Ok(trials)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("training-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn resume_matches_uninterrupted_run() {
+        let iterations = 20;
+        let never = |_: usize| false;
+        let whole_dir = scratch("whole");
+        let whole_path = whole_dir.join("net.bin");
+        let mut whole = small_net();
+        let mut sample = |k| batch(k, usize::MAX);
+        let outcome = train_controlled(
+            &mut whole,
+            &settings(iterations),
+            "whole",
+            &whole_path,
+            &mut sample,
+            false,
+            &never,
+        )
+        .unwrap();
+        assert_eq!(outcome.iterations, iterations);
+
+        // Stop before iteration 10 (not a checkpoint multiple), then resume.
+        let split_dir = scratch("split");
+        let split_path = split_dir.join("net.bin");
+        let mut first = small_net();
+        let stop_at_half = |k: usize| k == iterations / 2;
+        let err = train_controlled(
+            &mut first,
+            &settings(iterations),
+            "split",
+            &split_path,
+            &mut sample,
+            false,
+            &stop_at_half,
+        )
+        .unwrap_err();
+        assert!(
+            err.downcast_ref::<interrupt::Interrupted>().is_some(),
+            "{err:#}"
+        );
+        let saved: TrainingCheckpoint =
+            artifact::load(&checkpoint_path(&split_path), CHECKPOINT_KIND).unwrap();
+        assert_eq!(saved.next_iteration, iterations / 2);
+
+        let mut resumed = small_net();
+        let resumed_outcome = train_controlled(
+            &mut resumed,
+            &settings(iterations),
+            "split",
+            &split_path,
+            &mut sample,
+            true,
+            &never,
+        )
+        .unwrap();
+        assert_eq!(resumed_outcome, outcome);
+        assert_eq!(resumed, whole);
+        for file in ["net.bin", "net.checkpoint.bin", "net.training.json"] {
+            let whole_bytes = std::fs::read(whole_dir.join(file)).unwrap();
+            let split_bytes = std::fs::read(split_dir.join(file)).unwrap();
+            assert!(whole_bytes == split_bytes, "{file} differs after resuming");
+        }
+        std::fs::remove_dir_all(&whole_dir).unwrap();
+        std::fs::remove_dir_all(&split_dir).unwrap();
+    }
+
+    #[test]
+    fn resume_with_other_settings_rejected() {
+        let dir = scratch("other-settings");
+        let path = dir.join("net.bin");
+        let mut rnn = small_net();
+        let mut sample = |k| batch(k, usize::MAX);
+        let stop_at_four = |k: usize| k == 4;
+        let first = train_controlled(
+            &mut rnn,
+            &settings(8),
+            "a",
+            &path,
+            &mut sample,
+            false,
+            &stop_at_four,
+        );
+        assert!(first.is_err());
+        let mut changed = settings(8);
+        changed.learning_rate = 5e-3;
+        let err = train_controlled(
+            &mut small_net(),
+            &changed,
+            "a",
+            &path,
+            &mut sample,
+            true,
+            &|_| false,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("other training settings"),
+            "{err:#}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn divergence_keeps_last_checkpoint() {
+        let dir = scratch("diverge");
+        let path = dir.join("net.bin");
+        let mut rnn = small_net();
+        // Iteration 5 has a target of 1e300, so its loss overflows to infinity.
+        let mut sample = |k| batch(k, 5);
+        let err = train_controlled(
+            &mut rnn,
+            &settings(20),
+            "diverge",
+            &path,
+            &mut sample,
+            false,
+            &|_| false,
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("diverged"), "{err:#}");
+        let checkpoint: TrainingCheckpoint =
+            artifact::load(&checkpoint_path(&path), CHECKPOINT_KIND).unwrap();
+        assert_eq!(checkpoint.next_iteration, 3);
+        assert!(!checkpoint.finished);
+        let last_good: Rnn = artifact::load(&path, "rnn").unwrap();
+        assert_eq!(last_good, rnn);
+        last_good.validate().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn settings_reject_invalid_values() {
+        let mut bad = settings(10);
+        bad.target_loss = Some(f64::NAN);
+        let err = bad.validate("training").unwrap_err().to_string();
+        assert!(err.contains("training.target_loss"), "{err}");
+        let mut bad = settings(10);
+        bad.batch_size = 0;
+        let err = bad.validate("training").unwrap_err().to_string();
+        assert!(err.contains("training.batch_size = 0"), "{err}");
+    }
 }

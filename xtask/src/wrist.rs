@@ -16,9 +16,9 @@ use serde_json::json;
 use tasks_wrist::{architecture, UnitGroup, WristMetrics, WristTaskParams};
 use tracing::info;
 
-use crate::artifact;
 use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
 use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
+use crate::{artifact, status};
 
 /// Everything the wrist reproduction needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,10 +140,28 @@ impl WristConfig {
                 self.motoneuron_delay_ms
             );
         }
-        if self.n_trials == 0 {
-            anyhow::bail!("invalid n_trials = 0: give at least 1 spiking trial");
-        }
-        Ok(())
+        self.table.validate().context("invalid table settings")?;
+        let dt_ms = self.table.fi.dt_ms;
+        self.conversion
+            .neuron
+            .validate(dt_ms, 0)
+            .with_context(|| format!("invalid conversion.neuron for table.fi.dt_ms = {dt_ms}"))?;
+        crate::training::check_count("n_trials", self.n_trials, "spiking trials")?;
+        crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
+        self.thresholds.validate()
+    }
+}
+
+impl WristThresholds {
+    /// Checks that every threshold is a finite number in its range.
+    pub fn validate(&self) -> Result<()> {
+        use crate::training::check_threshold as check;
+        check("thresholds.median_r", self.median_r, -1.0, 1.0)?;
+        check("thresholds.median_nrmse", self.median_nrmse, 0.0, f64::MAX)?;
+        check("thresholds.max_rate_hz", self.max_rate_hz, 0.0, f64::MAX)?;
+        let (low, high) = self.isi_cv_range;
+        check("thresholds.isi_cv_range.0", low, 0.0, f64::MAX)?;
+        check("thresholds.isi_cv_range.1", high, low, f64::MAX)
     }
 }
 
@@ -348,6 +366,7 @@ pub fn reproduce(
         .with_context(|| format!("failed to create {}", out_dir.display()))?;
     let mut timings = serde_json::Map::new();
 
+    status::begin_stage(&out_dir, "wrist", seed, "tabulate")?;
     // Stage 1: method (b), tabulate Phi from the spiking neurons.
     let started = Instant::now();
     let c = &config.conversion;
@@ -399,6 +418,7 @@ pub fn reproduce(
     artifact::write_atomic(&out_dir.join("phi.csv"), text.as_bytes())?;
     timings.insert("tabulate_s".into(), json!(started.elapsed().as_secs_f64()));
 
+    status::begin_stage(&out_dir, "wrist", seed, "train")?;
     // Stage 2: train with Phi, and the control with the logistic.
     let started = Instant::now();
     let phi = Activation::Tabulated(table.activation.clone());
@@ -417,6 +437,7 @@ pub fn reproduce(
         json!(started.elapsed().as_secs_f64()),
     );
 
+    status::begin_stage(&out_dir, "wrist", seed, "spiking")?;
     // Stage 3: convert both with the same (g, mu_0, f_max) and simulate.
     let started = Instant::now();
     let (spiking, mn_nrmse, mn_nrmse_continuous) = convert_and_simulate(

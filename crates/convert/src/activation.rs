@@ -25,6 +25,7 @@ use crate::{check_positive, Error};
 /// | `n_seeds` | 2 | independent measurements averaged |
 /// | `fi` | 100 neurons, 1 s | measurement of each point |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TableConfig {
     /// Lowest simulated input.
     pub x_min: f64,
@@ -54,6 +55,57 @@ impl Default for TableConfig {
                 ..FiConfig::default()
             },
         }
+    }
+}
+
+/// Largest number of grid points a configuration may ask for.
+pub(crate) const MAX_GRID_POINTS: f64 = 1e6;
+
+impl TableConfig {
+    /// Checks the grid, the seed count and the measurement settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first invalid field.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_positive("x_step", self.x_step)?;
+        if !self.x_min.is_finite() {
+            return Err(Error::InvalidParameter {
+                name: "x_min",
+                value: self.x_min,
+                expected: "a finite input",
+            });
+        }
+        if !(self.x_max.is_finite() && self.x_max > self.x_min) {
+            return Err(Error::InvalidParameter {
+                name: "x_max",
+                value: self.x_max,
+                expected: "a finite value above x_min",
+            });
+        }
+        if (self.x_max - self.x_min) / self.x_step > MAX_GRID_POINTS {
+            return Err(Error::InvalidParameter {
+                name: "x_step",
+                value: self.x_step,
+                expected: "a step giving at most 1e6 grid points between x_min and x_max",
+            });
+        }
+        // A continuation end at or below x_max means no continuation.
+        let extension_steps = (self.siegert_extension_to - self.x_max) / self.x_step;
+        if !(self.siegert_extension_to.is_finite() && extension_steps <= MAX_GRID_POINTS) {
+            return Err(Error::InvalidParameter {
+                name: "siegert_extension_to",
+                value: self.siegert_extension_to,
+                expected: "a finite input at most 1e6 grid steps above x_max",
+            });
+        }
+        if self.n_seeds == 0 {
+            return Err(Error::InvalidParameter {
+                name: "n_seeds",
+                value: 0.0,
+                expected: "at least 1 measurement per point",
+            });
+        }
+        self.fi.validate()
     }
 }
 
@@ -124,7 +176,6 @@ pub fn tabulate_activation(
 ) -> Result<ActivationTable, Error> {
     check_positive("g", g)?;
     check_positive("f_max_hz", f_max_hz)?;
-    check_positive("x_step", config.x_step)?;
     if !mu_0.is_finite() {
         return Err(Error::InvalidParameter {
             name: "mu_0",
@@ -132,22 +183,7 @@ pub fn tabulate_activation(
             expected: "a finite drive",
         });
     }
-    let ordered =
-        config.x_max.is_finite() && config.x_min.is_finite() && config.x_max > config.x_min;
-    if !ordered {
-        return Err(Error::InvalidParameter {
-            name: "x_max",
-            value: config.x_max,
-            expected: "a finite value above x_min",
-        });
-    }
-    if config.n_seeds == 0 {
-        return Err(Error::InvalidParameter {
-            name: "n_seeds",
-            value: 0.0,
-            expected: "at least 1 measurement per point",
-        });
-    }
+    config.validate()?;
     let n_points = ((config.x_max - config.x_min) / config.x_step).round() as usize + 1;
     let x: Vec<f64> = (0..n_points)
         .map(|k| config.x_min + k as f64 * config.x_step)

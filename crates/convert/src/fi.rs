@@ -17,6 +17,7 @@ use crate::{check_positive, Error};
 /// | `duration_ms` | 2000 ms | counting window |
 /// | `chunk_size` | 16 | drive values simulated together in one network |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FiConfig {
     /// Unconnected neurons per drive value.
     pub n_neurons: usize,
@@ -44,7 +45,11 @@ impl Default for FiConfig {
 }
 
 impl FiConfig {
-    fn validate(&self) -> Result<(), Error> {
+    /// Checks the counts and durations.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first invalid field.
+    pub fn validate(&self) -> Result<(), Error> {
         if self.n_neurons == 0 {
             return Err(Error::InvalidParameter {
                 name: "n_neurons",

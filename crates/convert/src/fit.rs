@@ -15,7 +15,7 @@ use rnn_core::{Activation, TabulatedActivation};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
-use crate::activation::make_nondecreasing;
+use crate::activation::{make_nondecreasing, MAX_GRID_POINTS};
 use crate::fi::{measure_fi_curve, FiConfig};
 use crate::optimize::nelder_mead;
 use crate::seeds::stream_seed;
@@ -31,6 +31,7 @@ use crate::{check_positive, Error};
 /// | `start` | (0.763, 0.994, 95.4 Hz) | starting `(g, mu_0, f_max)` |
 /// | `fi` | 200 neurons, 2 s | measurement of each point |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FitConfig {
     /// Lowest compared input.
     pub x_min: f64,
@@ -65,6 +66,65 @@ impl Default for FitConfig {
             start: (0.763, 0.994, 95.4),
             fi: FiConfig::default(),
         }
+    }
+}
+
+impl FitConfig {
+    /// Checks the grids, the rate limit, the starting point and the measurement settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first invalid field.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_positive("x_step", self.x_step)?;
+        check_positive("mu_step", self.mu_step)?;
+        check_positive("f_max_limit_hz", self.f_max_limit_hz)?;
+        let lower_ends = [("x_min", self.x_min), ("mu_min", self.mu_min)];
+        for (name, min) in lower_ends {
+            if !min.is_finite() {
+                return Err(Error::InvalidParameter {
+                    name,
+                    value: min,
+                    expected: "a finite grid end",
+                });
+            }
+        }
+        let grids = [
+            ("x_max", self.x_min, self.x_max),
+            ("mu_max", self.mu_min, self.mu_max),
+        ];
+        for (name, min, max) in grids {
+            if !(max.is_finite() && max > min) {
+                return Err(Error::InvalidParameter {
+                    name,
+                    value: max,
+                    expected: "a finite value above the grid's lower end",
+                });
+            }
+        }
+        let steps = [
+            ("x_step", self.x_step, self.x_max - self.x_min),
+            ("mu_step", self.mu_step, self.mu_max - self.mu_min),
+        ];
+        for (name, step, span) in steps {
+            if span / step > MAX_GRID_POINTS {
+                return Err(Error::InvalidParameter {
+                    name,
+                    value: step,
+                    expected: "a step giving at most 1e6 grid points",
+                });
+            }
+        }
+        let (g, mu_0, f_max_hz) = self.start;
+        check_positive("start.g", g)?;
+        check_positive("start.f_max_hz", f_max_hz)?;
+        if !mu_0.is_finite() {
+            return Err(Error::InvalidParameter {
+                name: "start.mu_0",
+                value: mu_0,
+                expected: "a finite drive",
+            });
+        }
+        self.fi.validate()
     }
 }
 
@@ -112,22 +172,7 @@ pub fn fit_logistic(
     config: &FitConfig,
     seed: u64,
 ) -> Result<FitResult, Error> {
-    check_positive("x_step", config.x_step)?;
-    check_positive("mu_step", config.mu_step)?;
-    check_positive("f_max_limit_hz", config.f_max_limit_hz)?;
-    let grids = [
-        ("x_max", config.x_min, config.x_max),
-        ("mu_max", config.mu_min, config.mu_max),
-    ];
-    for (name, min, max) in grids {
-        if !(min.is_finite() && max.is_finite() && max > min) {
-            return Err(Error::InvalidParameter {
-                name,
-                value: max,
-                expected: "a finite value above the grid's lower end",
-            });
-        }
-    }
+    config.validate()?;
     info!(seed, "fitting the f-I curve to the logistic");
 
     // Step 1: F on a fine drive grid, with one fixed set of random numbers.

@@ -40,6 +40,7 @@ use crate::{check_positive, Error};
 
 /// Rule that chooses the presynaptic neurons of each connection between populations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ConnectivityRule {
     /// Each neuron receives from exactly `round(p N_pre)` presynaptic neurons.
     FixedIndegree {
@@ -57,6 +58,7 @@ pub enum ConnectivityRule {
 
 /// Route by which the continuous net's external inputs reach the spiking neurons.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum InputMode {
     /// Injected currents `g sum_k U_ik u_k(t)`, exactly what the continuous unit receives.
     Injected,
@@ -71,6 +73,7 @@ pub enum InputMode {
 
 /// Parameters of the conversion; see the module documentation for the table of defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConversionParams {
     /// Neurons per population.
     pub n_neurons: usize,
@@ -142,10 +145,11 @@ fn check_probability(p: f64) -> Result<(), Error> {
 }
 
 impl ConversionParams {
-    /// Checks every field.
+    /// Checks every field, the neuron model at the simulation time step included.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming the first invalid field.
+    /// [`Error::InvalidParameter`] naming the first invalid field; [`Error::Simulator`] for
+    /// invalid neuron parameters.
     pub fn validate(&self) -> Result<(), Error> {
         if self.n_neurons == 0 {
             return Err(Error::InvalidParameter {
@@ -157,6 +161,7 @@ impl ConversionParams {
         check_positive("g", self.g)?;
         check_positive("f_max_hz", self.f_max_hz)?;
         check_positive("dt_ms", self.dt_ms)?;
+        self.neuron.validate(self.dt_ms, 0)?;
         if !self.mu_0.is_finite() {
             return Err(Error::InvalidParameter {
                 name: "mu_0",

@@ -19,6 +19,7 @@ use crate::{Error, MemoryTaskParams, MemoryTimeline};
 /// | `phasic_tonic_min_late_rise` | 0.1 | phasic-tonic: `D2 - B >` this |
 /// | `ramp_min_rise` | 0.1 | ramp: `D2 - D1 >` this |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClassifierThresholds {
     /// Minimum cue response over baseline of a phasic cue unit.
     pub phasic_cue_min_cue_rise: f64,

@@ -28,6 +28,7 @@ use crate::Error;
 ///
 /// Layout as in the memory task: inputs `[u1, u2]`, output unit last.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LatchTaskParams {
     /// Time step in ms.
     pub dt_ms: f64,

@@ -139,6 +139,7 @@ fn check_values(cue_values: &[f64], n_outputs: usize) -> Result<(), Error> {
 /// | `min_sustained_units` | 1 | hidden units labelled sustained |
 /// | `min_phasic_cue_units` | 1 | hidden units labelled phasic cue |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryCriteria {
     /// Largest accepted [`MemoryMetrics::delay_rms_error`].
     pub max_delay_rms_error: f64,

@@ -29,6 +29,7 @@ use crate::Error;
 /// Layout: inputs `[u1, u2]` (cue value, cue flag); units `0..n_hidden` are hidden and unit
 /// `n_hidden` is the output. Every duration must be a whole number of time steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemoryTaskParams {
     /// Time step in ms.
     pub dt_ms: f64,
@@ -241,6 +242,24 @@ impl MemoryTaskParams {
         )?;
         check_positive("late_delay_ms", self.late_delay_ms)?;
         whole_steps("late_delay_ms", self.late_delay_ms, self.dt_ms)?;
+        // Both windows are scored in the test trial, so they must fit in its delay.
+        let windows = [
+            ("early_delay_end_ms", end),
+            ("late_delay_ms", self.late_delay_ms),
+        ];
+        for (name, window_ms) in windows {
+            if window_ms > self.test_delay_ms {
+                return Err(invalid(
+                    name,
+                    window_ms,
+                    format!(
+                        "must be <= test_delay_ms = {} ms so that the window fits in the test \
+                         delay",
+                        self.test_delay_ms
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 

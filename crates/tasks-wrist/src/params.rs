@@ -14,6 +14,7 @@ use crate::Error;
 /// | `ramp_start_level`, `ramp_slope_per_s` | 0.3, 0.3 /s | ramp level at onset and its growth |
 /// | `phasic_amplitude`, `phasic_tau_ms` | 0.6, 80 ms | phasic transient |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateShapeParams {
     /// Hold level of the tonic, phasic-tonic and decrementing templates.
     pub tonic_level: f64,
@@ -87,6 +88,7 @@ impl TemplateShapeParams {
 /// | `template_loss_weight` | 0.3 | weight of the CM/RM template loss against the motoneuron loss |
 /// | `shapes` | see [`TemplateShapeParams`] | template amplitudes and time constants |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WristTaskParams {
     /// Time step in ms.
     pub dt_ms: f64,

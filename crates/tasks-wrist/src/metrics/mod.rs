@@ -33,6 +33,7 @@ use crate::{
 /// | `iin_weight_margin` | 0.2 | and more negative by at least this |
 /// | `min_reciprocal_pathways` | 1 | IINs that must form a reciprocal pathway |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WristCriteria {
     /// Largest accepted template NRMSE of any motoneuron pool.
     pub max_pool_nrmse: f64,

@@ -1,0 +1,163 @@
+//! Configuration files: TOML or JSON by extension, with errors that name the key, the value
+//! and the nearest valid key name.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// File format of a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `.json`
+    Json,
+    /// `.toml`
+    Toml,
+}
+
+impl Format {
+    /// Returns the format named by the extension of `path`.
+    ///
+    /// # Errors
+    /// For an extension other than `.toml` or `.json`.
+    pub fn of_path(path: &Path) -> Result<Format> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("toml") => Ok(Format::Toml),
+            Some(ext) if ext.eq_ignore_ascii_case("json") => Ok(Format::Json),
+            _ => bail!(
+                "invalid configuration file name {}: give a .toml or .json file",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Reads the configuration at `path` (TOML or JSON by extension).
+///
+/// # Errors
+/// When the file cannot be read or does not parse as `T`; see [`parse`].
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let format = Format::of_path(path)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read the configuration {}", path.display()))?;
+    parse(&text, format).with_context(|| format!("invalid configuration {}", path.display()))
+}
+
+/// Parses configuration text in which every key must be known. An error names the key path
+/// (for example `training.learning_rate`) and the problem, and for an unknown key or variant
+/// also the nearest valid name.
+///
+/// # Errors
+/// Syntax errors, unknown keys, missing keys and values of the wrong type.
+pub fn parse<T: DeserializeOwned>(text: &str, format: Format) -> Result<T> {
+    let value: serde_json::Value = match format {
+        Format::Json => serde_json::from_str(text).context("not valid JSON")?,
+        Format::Toml => {
+            let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
+            serde_json::to_value(table).context("failed to read the TOML values")?
+        }
+    };
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let key = err.path().to_string();
+        let message = err.inner().to_string();
+        let hint = nearest_name_hint(&message).unwrap_or_default();
+        anyhow!("at key `{key}`: {message}{hint}")
+    })
+}
+
+/// Serialises `config` in `format`.
+///
+/// # Errors
+/// When the value cannot be represented, for example a non-finite float in JSON.
+pub fn to_text<T: Serialize>(config: &T, format: Format) -> Result<String> {
+    match format {
+        Format::Json => Ok(serde_json::to_string_pretty(config)?),
+        Format::Toml => Ok(toml::to_string_pretty(config)?),
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or variant) messages, returns
+/// "; the nearest valid name is `a`".
+fn nearest_name_hint(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let candidates = expected.split('`').skip(1).step_by(2);
+    let nearest = candidates.min_by_key(|name| strsim::damerau_levenshtein(unknown, name))?;
+    Some(format!("; the nearest valid name is `{nearest}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        learning_rate: f64,
+        iterations: usize,
+        target: Option<f64>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        training: Inner,
+        range: (f64, f64),
+    }
+
+    fn sample() -> Outer {
+        Outer {
+            training: Inner {
+                learning_rate: 0.002,
+                iterations: 10,
+                target: None,
+            },
+            range: (0.3, 1.2),
+        }
+    }
+
+    #[test]
+    fn toml_and_json_round_trip() {
+        for format in [Format::Toml, Format::Json] {
+            let text = to_text(&sample(), format).unwrap();
+            let back: Outer = parse(&text, format).unwrap();
+            assert_eq!(back, sample(), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_nearest() {
+        let text = "range = [0.3, 1.2]\n[training]\nlearning_rate = 0.1\niteratons = 5\n";
+        let err = parse::<Outer>(text, Format::Toml).unwrap_err().to_string();
+        assert!(err.contains("training.iteratons"), "{err}");
+        assert!(err.contains("nearest valid name is `iterations`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_value() {
+        let text = r#"{"training": {"learning_rate": "fast", "iterations": 5}, "range": [0, 1]}"#;
+        let err = parse::<Outer>(text, Format::Json).unwrap_err().to_string();
+        assert!(err.contains("training.learning_rate"), "{err}");
+        assert!(err.contains("\"fast\""), "{err}");
+    }
+
+    #[test]
+    fn negative_count_rejected() {
+        let text = "range = [0.3, 1.2]\n[training]\nlearning_rate = 0.1\niterations = -5\n";
+        let err = parse::<Outer>(text, Format::Toml).unwrap_err().to_string();
+        assert!(err.contains("training.iterations"), "{err}");
+        assert!(err.contains("-5"), "{err}");
+    }
+
+    #[test]
+    fn other_extension_rejected() {
+        let err = Format::of_path(Path::new("a.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".toml or .json"), "{err}");
+    }
+}
