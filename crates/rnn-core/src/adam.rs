@@ -16,6 +16,7 @@ use crate::{Error, Gradient, Rnn};
 /// | `epsilon` | 1e-8 | added to the root second moment, > 0 |
 /// | `clip_norm` | 1.0 | the gradient is rescaled to this global L2 norm if larger; infinity disables clipping |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdamConfig {
     /// Step size.
     pub learning_rate: f64,

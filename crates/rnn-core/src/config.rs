@@ -47,6 +47,7 @@ impl Sign {
 /// | `init_weight_scale` | 0.5 | initial `W ~ N(0, (scale / sqrt N)^2)` |
 /// | `init_bias` | -1 | initial bias of every unit |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RnnConfig {
     /// Number of units.
     pub n_units: usize,

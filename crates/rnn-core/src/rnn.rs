@@ -31,6 +31,7 @@ use crate::{Activation, Error, RnnConfig, Sign};
 /// The fields are public for inspection; methods re-check shapes and finiteness on every
 /// call, so an edited network gives an error rather than a panic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rnn {
     /// Configuration the network was built with.
     pub config: RnnConfig,

@@ -515,3 +515,23 @@ fn degenerate_sizes_work() {
     assert!((gradient_both.norm() - gradient_normal.norm() / 2.0).abs() < 1e-15);
     assert_eq!(gradient_both.u.shape(), &[3, 0]);
 }
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let mut value = serde_json::to_value(TrainConfig::default()).unwrap();
+    value["max_iteration"] = serde_json::json!(5);
+    let err = serde_json::from_value::<TrainConfig>(value).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `max_iteration`"),
+        "{err}"
+    );
+
+    let mut value = serde_json::to_value(RnnConfig::new(2, 1)).unwrap();
+    value["tau"] = serde_json::json!(20.0);
+    let err = serde_json::from_value::<RnnConfig>(value).unwrap_err();
+    assert!(err.to_string().contains("unknown field `tau`"), "{err}");
+
+    let mut value = serde_json::to_value(AdamConfig::default()).unwrap();
+    value["lr"] = serde_json::json!(0.1);
+    assert!(serde_json::from_value::<AdamConfig>(value).is_err());
+}
