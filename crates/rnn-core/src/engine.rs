@@ -9,6 +9,11 @@
 //! - the state adjoints `dL/dy`, `(n_steps + 1) * n`.
 //!
 //! Nothing is allocated per time step.
+//!
+//! [`Rnn::simulate`] runs here. The per-trial loss and gradient are the reference against which
+//! the tests check the lane-batched engine that training uses.
+
+#![cfg_attr(not(test), allow(dead_code))]
 
 use std::cell::RefCell;
 
@@ -149,15 +154,6 @@ impl<'a> Kernel<'a> {
         let mut x = vec![0.0; n_steps * self.n];
         self.forward(inputs, n_steps, &mut y, &mut slopes, Some(&mut x));
         (y, x)
-    }
-
-    pub(crate) fn trial_loss(&self, trial: &TrialData) -> f64 {
-        with_workspace(|workspace| {
-            let n_steps = trial.n_steps;
-            let (y, slopes, _) = workspace.buffers(n_steps, self.n, false);
-            self.forward(standard_slice(&trial.inputs), n_steps, y, slopes, None);
-            self.loss_terms(trial, y, None)
-        })
     }
 
     pub(crate) fn trial_gradient(&self, trial: &TrialData) -> TrialGradient {

@@ -11,6 +11,8 @@
 //! is fixed by the loop structure alone, so a result does not depend on how chunks are
 //! spread over threads.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::fmt::{Debug, Display};
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
@@ -361,6 +363,30 @@ pub(crate) fn row_sum_lanes<T: Real, const L: usize>(a: &[[T; L]], width: usize,
         }
         *o += acc.iter().fold(T::ZERO, |sum, &x| sum + x);
     }
+}
+
+thread_local! {
+    /// The last chunk buffers this thread used, of whichever type.
+    static THREAD_BUFFERS: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's buffers of type `B`, kept between calls so that training
+/// does not allocate and fault in fresh memory every iteration. The buffers are created
+/// if the thread last used another type or if they are already in use.
+pub(crate) fn with_thread_buffers<B: Default + 'static, R>(f: impl FnOnce(&mut B) -> R) -> R {
+    THREAD_BUFFERS.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return f(&mut B::default());
+        };
+        if !slot.as_ref().is_some_and(|b| b.is::<B>()) {
+            *slot = Some(Box::new(B::default()));
+        }
+        let buffers = slot
+            .as_mut()
+            .and_then(|b| b.downcast_mut::<B>())
+            .expect("buffers of this type were just stored");
+        f(buffers)
+    })
 }
 
 /// Returns whether this CPU runs the `avx2,fma` copies of the kernels.

@@ -14,7 +14,7 @@
 //!
 //! The gradient is the exact gradient of the simulated discrete map (checked against central
 //! finite differences in the tests). Trials of a batch run in parallel with rayon, and their
-//! gradients are summed in trial order, so results do not depend on the number of threads.
+//! gradients are summed in a fixed order, so results do not depend on the number of threads.
 //!
 //! The crate contains no task and no spiking neurons. Callers build [`Trial`]s (inputs,
 //! targets, error weights) and pass a batch sampler to [`train`]. It does no file or clock I/O
@@ -51,6 +51,7 @@
 
 mod activation;
 mod adam;
+mod batch;
 mod config;
 mod engine;
 mod error;

@@ -1,10 +1,9 @@
 //! The batch loss, its gradient, and the checks on a batch of trials.
 
 use ndarray::{Array1, Array2};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Kernel, TrialData, TrialGradient};
+use crate::batch::BatchKernel;
 use crate::error::check_finite_2d;
 use crate::rnn::check_inputs;
 use crate::{Error, Rnn, Trial};
@@ -86,7 +85,8 @@ impl Rnn {
     ///
     /// Entries with weight 0 are skipped, so their targets may hold any value. A non-finite
     /// target at an entry with non-zero weight gives a non-finite loss, which [`crate::train`]
-    /// reports as [`Error::Diverged`]. Trials run in parallel on the current rayon pool.
+    /// reports as [`Error::Diverged`]. Chunks of four trials, kept in SIMD lanes, run in
+    /// parallel on the current rayon pool.
     ///
     /// # Errors
     /// - [`Error::EmptyBatch`] for no trials.
@@ -97,41 +97,28 @@ impl Rnn {
     pub fn loss(&self, trials: &[Trial]) -> Result<f64, Error> {
         self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
-        let kernel = Kernel::new(self);
-        let losses: Vec<f64> = trials
-            .par_iter()
-            .map(|trial| kernel.trial_loss(&TrialData::new(trial)))
-            .collect();
-        Ok(losses.iter().fold(0.0, |sum, loss| sum + loss) / trials.len() as f64)
+        let total = BatchKernel::new(self).batch(trials, false);
+        Ok(total.loss / trials.len() as f64)
     }
 
     /// Computes the loss of [`Rnn::loss`] and its exact gradient by backpropagation through
     /// time through the Euler map.
     ///
-    /// Trials run in parallel; their gradients are summed in trial order, so the result is
-    /// bit-identical for every number of threads.
+    /// Chunks of four consecutive trials run in parallel; their gradients are summed in
+    /// chunk order, so the result is bit-identical for every number of threads.
     ///
     /// # Errors
     /// As [`Rnn::loss`].
     pub fn loss_and_gradient(&self, trials: &[Trial]) -> Result<(f64, Gradient), Error> {
         self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
-        let kernel = Kernel::new(self);
-        let per_trial: Vec<TrialGradient> = trials
-            .par_iter()
-            .map(|trial| kernel.trial_gradient(&TrialData::new(trial)))
-            .collect();
-
-        // Sum in trial order, then divide by n_trials (the loss exactly as in `loss`).
-        let mut total = TrialGradient::zeros(kernel.n, kernel.m);
-        for trial_gradient in &per_trial {
-            total.add(trial_gradient);
-        }
+        let total = BatchKernel::new(self).batch(trials, true);
+        let (n, m) = (self.n_units(), self.n_inputs());
         let loss = total.loss / trials.len() as f64;
         let scale = 1.0 / trials.len() as f64;
         let mut gradient = Gradient {
-            w: Array2::from_shape_vec((kernel.n, kernel.n), total.w).expect("n * n buffer"),
-            u: Array2::from_shape_vec((kernel.n, kernel.m), total.u).expect("n * m buffer"),
+            w: Array2::from_shape_vec((n, n), total.w).expect("n * n buffer"),
+            u: Array2::from_shape_vec((n, m), total.u).expect("n * m buffer"),
             b: Array1::from(total.b),
             y0: Array1::from(total.y0),
         };

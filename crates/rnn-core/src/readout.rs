@@ -9,11 +9,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::format_shape;
-use std::any::Any;
-use std::cell::RefCell;
-
 use crate::lanes::{
-    gemv_lanes, has_avx2_fma, logistic_lanes, outer_sum_lanes, resize, row_sum_lanes, OuterScratch,
+    gemv_lanes, has_avx2_fma, logistic_lanes, outer_sum_lanes, resize, row_sum_lanes,
+    with_thread_buffers, OuterScratch,
 };
 use crate::{AdamConfig, Error, Real};
 
@@ -406,8 +404,7 @@ impl<T: Real> ChunkResult<T> {
     }
 }
 
-/// Per-thread buffers of one chunk, reused across calls so that training does not allocate
-/// and fault in fresh memory every iteration.
+/// Per-thread buffers of one chunk.
 struct ChunkBuffers<T, const L: usize> {
     rates: Vec<[T; L]>,
     errors: Vec<[T; L]>,
@@ -415,36 +412,15 @@ struct ChunkBuffers<T, const L: usize> {
     outer: OuterScratch<T, L>,
 }
 
-thread_local! {
-    /// The last [`ChunkBuffers`] this thread used, of whichever type and lane count.
-    static CHUNK_BUFFERS: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with this thread's buffers for `(T, L)`, creating them if the thread last ran
-/// another precision or if they are in use.
-fn with_buffers<T: Real, const L: usize, R>(f: impl FnOnce(&mut ChunkBuffers<T, L>) -> R) -> R {
-    let fresh = || ChunkBuffers::<T, L> {
-        rates: Vec::new(),
-        errors: Vec::new(),
-        deltas: Vec::new(),
-        outer: OuterScratch::default(),
-    };
-    CHUNK_BUFFERS.with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return f(&mut fresh());
-        };
-        let reusable = slot
-            .as_ref()
-            .is_some_and(|b| b.downcast_ref::<ChunkBuffers<T, L>>().is_some());
-        if !reusable {
-            *slot = Some(Box::new(fresh()));
+impl<T, const L: usize> Default for ChunkBuffers<T, L> {
+    fn default() -> Self {
+        ChunkBuffers {
+            rates: Vec::new(),
+            errors: Vec::new(),
+            deltas: Vec::new(),
+            outer: OuterScratch::default(),
         }
-        let buffers = slot
-            .as_mut()
-            .and_then(|b| b.downcast_mut::<ChunkBuffers<T, L>>())
-            .expect("buffers of this type were just stored");
-        f(buffers)
-    })
+    }
 }
 
 fn run_chunk<T: Real, const L: usize>(
@@ -456,12 +432,12 @@ fn run_chunk<T: Real, const L: usize>(
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if fused {
         // SAFETY: `fused` is true only if the CPU reports avx2 and fma.
-        return with_buffers(|buffers| unsafe {
+        return with_thread_buffers(|buffers| unsafe {
             run_chunk_avx2::<T, L>(params, data, scale, buffers)
         });
     }
     let _ = fused;
-    with_buffers(|buffers| run_chunk_with::<T, L, false>(params, data, scale, buffers))
+    with_thread_buffers(|buffers| run_chunk_with::<T, L, false>(params, data, scale, buffers))
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
