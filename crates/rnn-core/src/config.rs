@@ -46,6 +46,8 @@ impl Sign {
 /// | `y0_init` | 0.05 | initial state of every unit, in `[0, sup phi]` |
 /// | `init_weight_scale` | 0.5 | initial `W ~ N(0, (scale / sqrt N)^2)` |
 /// | `init_bias` | -1 | initial bias of every unit |
+/// | `init_balance` | false | scale each row's inhibitory weights so that they cancel its excitatory weights |
+/// | `init_spectral_radius` | none | rescale the initial `W`, after masking and balancing, to this spectral radius |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RnnConfig {
@@ -77,6 +79,15 @@ pub struct RnnConfig {
     pub init_weight_scale: f64,
     /// Initial bias of every unit.
     pub init_bias: f64,
+    /// Balance each row of the initial `W`: the inhibitory weights are scaled so that they
+    /// sum to minus the excitatory weights, which removes the outlier eigenvalue of a
+    /// Dale-constrained matrix. Rows without both kinds, and free-sign units, are unchanged.
+    #[serde(default)]
+    pub init_balance: bool,
+    /// Spectral radius of the initial `W`, set after masking and balancing by one positive
+    /// factor (which keeps masks and signs).
+    #[serde(default)]
+    pub init_spectral_radius: Option<f64>,
 }
 
 impl RnnConfig {
@@ -97,6 +108,8 @@ impl RnnConfig {
             y0_init: 0.05,
             init_weight_scale: 0.5,
             init_bias: -1.0,
+            init_balance: false,
+            init_spectral_radius: None,
         }
     }
 
@@ -161,6 +174,15 @@ impl RnnConfig {
                 self.init_weight_scale,
                 "must be finite and >= 0",
             ));
+        }
+        if let Some(radius) = self.init_spectral_radius {
+            if !(radius.is_finite() && radius > 0.0) {
+                return Err(Error::invalid(
+                    "init_spectral_radius",
+                    radius,
+                    "must be finite and > 0, or None to keep the drawn scale",
+                ));
+            }
         }
         if !self.init_bias.is_finite() {
             return Err(Error::invalid(

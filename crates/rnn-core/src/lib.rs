@@ -69,7 +69,7 @@ pub use error::Error;
 pub use lanes::Real;
 pub use loss::Gradient;
 pub use readout::{ReadoutAdam, ReadoutGradient, ReadoutNet};
-pub use rnn::Rnn;
+pub use rnn::{spectral_radius, Rnn};
 pub use train::{train, train_with_adam, StopReason, TrainConfig, TrainReport};
 pub use trial::Trial;
 
