@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::engine::TrialGradient;
 use crate::lanes::{
-    gemv_lanes, has_avx2_fma, logistic_lanes, outer_sum_lanes, resize, row_sum_lanes,
+    gemv_lanes, has_avx2_fma, logistic_slope_lanes, outer_sum_lanes, resize, row_sum_lanes,
     with_thread_buffers, OuterScratch,
 };
 use crate::{Activation, Real, Rnn, Trial};
@@ -34,15 +34,59 @@ pub(crate) struct BatchKernel<'a> {
     y0: Vec<f64>,
     /// Row-major delays, or `None` if every delay is 0.
     delays: Option<Vec<usize>>,
+    /// With delays that are equal along every row (one delay per postsynaptic unit), the
+    /// rows grouped by delay; the steps then use matrix-vector products per group.
+    row_groups: Option<Vec<RowGroup>>,
     activation: &'a Activation,
+}
+
+/// The rows whose connections all have one delay.
+struct RowGroup {
+    delay: usize,
+    rows: Vec<usize>,
+    /// `W` restricted to these rows, row-major `(rows.len(), n)`.
+    w: Vec<f64>,
+    /// Its transpose, row-major `(n, rows.len())`.
+    w_t: Vec<f64>,
+}
+
+/// Groups the rows by delay if every row's delays are equal.
+fn row_groups(n: usize, w: &[f64], delays: &[usize]) -> Option<Vec<RowGroup>> {
+    let uniform = delays
+        .chunks_exact(n)
+        .all(|row| row.iter().all(|&d| d == row[0]));
+    if !uniform {
+        return None;
+    }
+    let mut distinct: Vec<usize> = delays.chunks_exact(n).map(|row| row[0]).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let groups = distinct
+        .into_iter()
+        .map(|delay| {
+            let rows: Vec<usize> = (0..n).filter(|&i| delays[i * n] == delay).collect();
+            let w_rows: Vec<f64> = rows
+                .iter()
+                .flat_map(|&i| w[i * n..(i + 1) * n].iter().copied())
+                .collect();
+            let w_t = (0..n)
+                .flat_map(|j| rows.iter().map(move |&i| w[i * n + j]))
+                .collect();
+            RowGroup {
+                delay,
+                rows,
+                w: w_rows,
+                w_t,
+            }
+        })
+        .collect();
+    Some(groups)
 }
 
 /// Per-thread buffers of one chunk.
 #[derive(Default)]
 struct ChunkBuffers {
     inputs: Vec<Lanes>,
-    targets: Vec<Lanes>,
-    weights: Vec<Lanes>,
     states: Vec<Lanes>,
     /// Scaled slopes `a_i phi'(x_i[t])`, replaced by the deltas `dL/dx_i[t]`.
     slopes: Vec<Lanes>,
@@ -51,6 +95,8 @@ struct ChunkBuffers {
     selected_deltas: Vec<Lanes>,
     shifted_states: Vec<Lanes>,
     products: Vec<f64>,
+    /// Pre-activations or deltas of one row group.
+    group_lanes: Vec<Lanes>,
     outer: OuterScratch<f64, LANES>,
 }
 
@@ -62,24 +108,31 @@ impl<'a> BatchKernel<'a> {
         let leak = rate.iter().map(|a| 1.0 - a).collect();
         let flat = |a: &ndarray::Array2<f64>| a.as_standard_layout().iter().copied().collect();
         let delays = if config.has_delays() {
-            config
-                .delay_steps
-                .as_ref()
-                .map(|d| d.as_standard_layout().iter().copied().collect())
+            config.delay_steps.as_ref().map(|d| {
+                d.as_standard_layout()
+                    .iter()
+                    .copied()
+                    .collect::<Vec<usize>>()
+            })
         } else {
             None
         };
+        let w: Vec<f64> = flat(&rnn.w);
+        let row_groups = delays
+            .as_ref()
+            .and_then(|d| row_groups(config.n_units, &w, d));
         BatchKernel {
             n: config.n_units,
             m: config.n_inputs,
             rate,
             leak,
-            w: flat(&rnn.w),
+            w,
             w_t: flat(&rnn.w.t().to_owned()),
             u: flat(&rnn.u),
             b: rnn.b.to_vec(),
             y0: rnn.y0.to_vec(),
             delays,
+            row_groups,
             activation: &config.activation,
         }
     }
@@ -141,35 +194,24 @@ impl<'a> BatchKernel<'a> {
         self.pack(chunk, n_steps, buffers);
         self.forward::<FUSED>(n_steps, buffers);
         let mut result = TrialGradient::zeros(self.n, self.m);
-        result.loss = self.loss_terms(n_steps, with_gradient, buffers);
+        result.loss = self.loss_terms(chunk, n_steps, with_gradient, buffers);
         if with_gradient {
             self.backward::<FUSED>(n_steps, buffers, &mut result);
         }
         result
     }
 
-    /// Copies the trials into lane layout, padding with zero inputs and error weights.
+    /// Copies the inputs into lane layout, padding with zeros.
     #[inline(always)]
     fn pack(&self, chunk: &[Trial], n_steps: usize, buffers: &mut ChunkBuffers) {
-        let (n, m) = (self.n, self.m);
-        for (buffer, width) in [
-            (&mut buffers.inputs, m),
-            (&mut buffers.targets, n),
-            (&mut buffers.weights, n),
-        ] {
-            buffer.clear();
-            buffer.resize(n_steps * width, [0.0; LANES]);
-        }
+        let inputs = &mut buffers.inputs;
+        inputs.clear();
+        inputs.resize(n_steps * self.m, [0.0; LANES]);
         for (lane, trial) in chunk.iter().enumerate() {
-            let pairs = [
-                (&mut buffers.inputs, &trial.inputs, m),
-                (&mut buffers.targets, &trial.targets, n),
-                (&mut buffers.weights, &trial.weights, n),
-            ];
-            for (buffer, array, width) in pairs {
-                for ((t, k), &value) in array.indexed_iter() {
-                    buffer[t * width + k][lane] = value;
-                }
+            let array = trial.inputs.as_standard_layout();
+            let values = array.as_slice().expect("standard layout is contiguous");
+            for (slot, &value) in inputs.iter_mut().zip(values) {
+                slot[lane] = value;
             }
         }
     }
@@ -182,6 +224,7 @@ impl<'a> BatchKernel<'a> {
             inputs,
             states,
             slopes,
+            group_lanes,
             ..
         } = buffers;
         resize(states, (n_steps + 1) * n, [0.0; LANES]);
@@ -200,9 +243,23 @@ impl<'a> BatchKernel<'a> {
                 *x_i = [b; LANES];
             }
             gemv_lanes::<f64, LANES, FUSED>(&self.u, &inputs[t * m..(t + 1) * m], x);
-            match &self.delays {
-                None => gemv_lanes::<f64, LANES, FUSED>(&self.w, &past[t * n..], x),
-                Some(delays) => self.add_delayed_input::<FUSED>(delays, past, t, x),
+            match (&self.delays, &self.row_groups) {
+                (None, _) => gemv_lanes::<f64, LANES, FUSED>(&self.w, &past[t * n..], x),
+                (Some(_), Some(groups)) => {
+                    for group in groups {
+                        let source = t.saturating_sub(group.delay) * n;
+                        resize(group_lanes, group.rows.len(), [0.0; LANES]);
+                        for (g, &i) in group_lanes.iter_mut().zip(&group.rows) {
+                            *g = x[i];
+                        }
+                        let read = &past[source..source + n];
+                        gemv_lanes::<f64, LANES, FUSED>(&group.w, read, group_lanes);
+                        for (g, &i) in group_lanes.iter().zip(&group.rows) {
+                            x[i] = *g;
+                        }
+                    }
+                }
+                (Some(delays), None) => self.add_delayed_input::<FUSED>(delays, past, t, x),
             }
 
             // y_i[t + 1] = (1 - a_i) y_i[t] + a_i phi(x_i[t]); x_i[t] becomes a_i phi'(x_i[t]).
@@ -211,11 +268,7 @@ impl<'a> BatchKernel<'a> {
                 let x_i = &mut x[i];
                 match self.activation {
                     Activation::Logistic => {
-                        logistic_lanes(x_i, &mut values, &mut extra);
-                        for e in extra.iter_mut() {
-                            let denominator = 1.0 + *e;
-                            *e /= denominator * denominator;
-                        }
+                        logistic_slope_lanes(x_i, &mut values, &mut extra);
                     }
                     Activation::Tabulated(table) => {
                         for lane in 0..LANES {
@@ -256,35 +309,37 @@ impl<'a> BatchKernel<'a> {
     }
 
     /// Returns the weighted squared error of the chunk and, if `with_gradient`, writes its
-    /// direct gradient `2 weight (y - target)` into adjoint rows `1..=n_steps`.
+    /// direct gradient `2 weight (y - target)` into adjoint rows `1..=n_steps`. Each lane's
+    /// sum runs over its trial's steps and units in row-major order.
     #[inline(always)]
-    fn loss_terms(&self, n_steps: usize, with_gradient: bool, buffers: &mut ChunkBuffers) -> f64 {
+    fn loss_terms(
+        &self,
+        chunk: &[Trial],
+        n_steps: usize,
+        with_gradient: bool,
+        buffers: &mut ChunkBuffers,
+    ) -> f64 {
         let n = self.n;
         let ChunkBuffers {
-            targets,
-            weights,
-            states,
-            adjoint,
-            ..
+            states, adjoint, ..
         } = buffers;
         if with_gradient {
             adjoint.clear();
             adjoint.resize((n_steps + 1) * n, [0.0; LANES]);
         }
         let mut loss = [0.0; LANES];
-        for (k, ((weight, target), state)) in weights
-            .iter()
-            .zip(targets.iter())
-            .zip(&states[n..])
-            .enumerate()
-        {
-            for lane in 0..LANES {
+        for (lane, trial) in chunk.iter().enumerate() {
+            let targets = trial.targets.as_standard_layout();
+            let weights = trial.weights.as_standard_layout();
+            let targets = targets.as_slice().expect("standard layout is contiguous");
+            let weights = weights.as_slice().expect("standard layout is contiguous");
+            for (k, (&weight, &target)) in weights.iter().zip(targets).enumerate() {
                 // Unscored entries are skipped, so their targets may be NaN.
-                if weight[lane] != 0.0 {
-                    let residual = state[lane] - target[lane];
-                    loss[lane] += weight[lane] * residual * residual;
+                if weight != 0.0 {
+                    let residual = states[n + k][lane] - target;
+                    loss[lane] += weight * residual * residual;
                     if with_gradient {
-                        adjoint[n + k][lane] = 2.0 * weight[lane] * residual;
+                        adjoint[n + k][lane] = 2.0 * weight * residual;
                     }
                 }
             }
@@ -303,7 +358,10 @@ impl<'a> BatchKernel<'a> {
         let n = self.n;
         {
             let ChunkBuffers {
-                slopes, adjoint, ..
+                slopes,
+                adjoint,
+                group_lanes,
+                ..
             } = &mut *buffers;
             for t in (0..n_steps).rev() {
                 let (earlier, later) = adjoint.split_at_mut((t + 1) * n);
@@ -321,9 +379,22 @@ impl<'a> BatchKernel<'a> {
                 }
 
                 // g_j[t - D_ij] += W_ij delta_i
-                match &self.delays {
-                    None => gemv_lanes::<f64, LANES, FUSED>(&self.w_t, delta, now),
-                    Some(delays) => self.add_delayed_transposed::<FUSED>(delays, delta, earlier, t),
+                match (&self.delays, &self.row_groups) {
+                    (None, _) => gemv_lanes::<f64, LANES, FUSED>(&self.w_t, delta, now),
+                    (Some(_), Some(groups)) => {
+                        for group in groups {
+                            let target = t.saturating_sub(group.delay) * n;
+                            resize(group_lanes, group.rows.len(), [0.0; LANES]);
+                            for (g, &i) in group_lanes.iter_mut().zip(&group.rows) {
+                                *g = delta[i];
+                            }
+                            let write = &mut earlier[target..target + n];
+                            gemv_lanes::<f64, LANES, FUSED>(&group.w_t, group_lanes, write);
+                        }
+                    }
+                    (Some(delays), None) => {
+                        self.add_delayed_transposed::<FUSED>(delays, delta, earlier, t)
+                    }
                 }
             }
             for (g, lanes) in result.y0.iter_mut().zip(&adjoint[..n]) {
@@ -433,17 +504,32 @@ mod tests {
     use crate::engine::{Kernel, TrialData};
     use crate::{RnnConfig, Sign};
 
+    #[derive(Clone, Copy, Debug)]
+    enum Delays {
+        None,
+        PerConnection,
+        PerRow,
+    }
+
     /// Builds a masked, signed network with delays 0-3 and per-unit tau, and trials of
     /// unequal length, so that chunks are padded.
-    fn case(seed: u64, delays: bool) -> (Rnn, Vec<Trial>) {
+    fn case(seed: u64, delays: Delays) -> (Rnn, Vec<Trial>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (n, m) = (6, 2);
         let mut config = RnnConfig::new(n, m);
         config.tau_ms = (0..n).map(|_| rng.random_range(2.0..30.0)).collect();
         config.mask = Some(Array2::from_shape_fn((n, n), |_| rng.random_bool(0.7)));
         config.signs = Some([Sign::Excitatory, Sign::Inhibitory, Sign::Free].repeat(2));
-        if delays {
-            config.delay_steps = Some(Array2::from_shape_fn((n, n), |_| rng.random_range(0..4)));
+        match delays {
+            Delays::None => {}
+            Delays::PerConnection => {
+                config.delay_steps =
+                    Some(Array2::from_shape_fn((n, n), |_| rng.random_range(0..4)));
+            }
+            Delays::PerRow => {
+                let row: Vec<usize> = (0..n).map(|_| rng.random_range(0..4)).collect();
+                config.delay_steps = Some(Array2::from_shape_fn((n, n), |(i, _)| row[i]));
+            }
         }
         config.init_weight_scale = 4.0;
         let rnn = Rnn::new_using(config, &mut rng).unwrap();
@@ -465,7 +551,7 @@ mod tests {
         // Only the summation order and the exponential (within a few ulp) differ, on losses
         // and gradients of order 1 summed over about 200 terms, so 1e-12 relative to the
         // largest entry.
-        for delays in [false, true] {
+        for delays in [Delays::None, Delays::PerConnection, Delays::PerRow] {
             let (rnn, trials) = case(3, delays);
             let kernel = Kernel::new(&rnn);
             let mut reference = TrialGradient::zeros(6, 2);
@@ -484,7 +570,7 @@ mod tests {
                 for (k, (f, s)) in fast.iter().zip(slow).enumerate() {
                     assert!(
                         (f - s).abs() <= 1e-12 * scale,
-                        "{name}[{k}] delays {delays}: {f:e} vs {s:e}"
+                        "{name}[{k}] delays {delays:?}: {f:e} vs {s:e}"
                     );
                 }
             }

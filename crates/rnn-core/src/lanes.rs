@@ -223,6 +223,27 @@ pub(crate) fn logistic_lanes<T: Real, const L: usize>(
     }
 }
 
+/// Writes the logistic of every lane of `x` into `value` and its derivative
+/// `e / (1 + e)^2`, `e = exp(-|x|)`, into `slope`, with one division per lane.
+#[inline(always)]
+pub(crate) fn logistic_slope_lanes<T: Real, const L: usize>(
+    x: &[T; L],
+    value: &mut [T; L],
+    slope: &mut [T; L],
+) {
+    let mut e = [T::ZERO; L];
+    for lane in 0..L {
+        e[lane] = -x[lane].abs();
+    }
+    T::exp_nonpositive_lanes(&mut e);
+    for lane in 0..L {
+        let inverse = T::ONE / (T::ONE + e[lane]);
+        let small = e[lane] * inverse;
+        value[lane] = if x[lane] >= T::ZERO { inverse } else { small };
+        slope[lane] = small * inverse;
+    }
+}
+
 /// `out[r] += sum_k w[r * n_cols + k] * input[k]` for every row `r`, lane by lane.
 ///
 /// `w` is row-major with `out.len()` rows and `n_cols = input.len()` columns. Rows are
