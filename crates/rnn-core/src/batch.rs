@@ -27,6 +27,7 @@ pub(crate) struct BatchKernel<'a> {
     m: usize,
     rate: Vec<f64>,
     leak: Vec<f64>,
+    tau_ms: Vec<f64>,
     w: Vec<f64>,
     w_t: Vec<f64>,
     u: Vec<f64>,
@@ -126,6 +127,7 @@ impl<'a> BatchKernel<'a> {
             m: config.n_inputs,
             rate,
             leak,
+            tau_ms: config.tau_ms.clone(),
             w,
             w_t: flat(&rnn.w.t().to_owned()),
             u: flat(&rnn.u),
@@ -358,15 +360,26 @@ impl<'a> BatchKernel<'a> {
         let n = self.n;
         {
             let ChunkBuffers {
+                states,
                 slopes,
                 adjoint,
                 group_lanes,
                 ..
             } = &mut *buffers;
+            let mut tau_sums = vec![[0.0; LANES]; n];
             for t in (0..n_steps).rev() {
                 let (earlier, later) = adjoint.split_at_mut((t + 1) * n);
                 let next = &later[..n];
                 let delta = &mut slopes[t * n..(t + 1) * n];
+
+                // dL/dtau_i gathers g_i[t + 1] (y_i[t + 1] - y_i[t]), see below.
+                let (y_now, y_next) = (&states[t * n..(t + 1) * n], &states[(t + 1) * n..]);
+                for i in 0..n {
+                    for lane in 0..LANES {
+                        let change = y_next[i][lane] - y_now[i][lane];
+                        tau_sums[i][lane] = next[i][lane].madd::<FUSED>(change, tau_sums[i][lane]);
+                    }
+                }
 
                 // delta_i = g_i[t + 1] a_i phi'(x_i[t]); leak term of y_i[t].
                 let now = &mut earlier[t * n..];
@@ -399,6 +412,12 @@ impl<'a> BatchKernel<'a> {
             }
             for (g, lanes) in result.y0.iter_mut().zip(&adjoint[..n]) {
                 *g = lanes.iter().sum();
+            }
+
+            // y[t + 1] = y[t] + a (phi(x[t]) - y[t]) with a = dt / tau, so
+            // dy[t + 1] / dtau = -(a / tau) (phi - y[t]) = -(y[t + 1] - y[t]) / tau.
+            for ((g, lanes), tau) in result.tau_ms.iter_mut().zip(&tau_sums).zip(&self.tau_ms) {
+                *g = -lanes.iter().sum::<f64>() / tau;
             }
         }
         self.weight_gradients::<FUSED>(n_steps, buffers, result);

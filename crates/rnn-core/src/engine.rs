@@ -50,6 +50,7 @@ pub(crate) struct TrialGradient {
     pub(crate) u: Vec<f64>,
     pub(crate) b: Vec<f64>,
     pub(crate) y0: Vec<f64>,
+    pub(crate) tau_ms: Vec<f64>,
 }
 
 impl TrialGradient {
@@ -60,6 +61,7 @@ impl TrialGradient {
             u: vec![0.0; n * m],
             b: vec![0.0; n],
             y0: vec![0.0; n],
+            tau_ms: vec![0.0; n],
         }
     }
 
@@ -70,6 +72,7 @@ impl TrialGradient {
             (&mut self.u, &other.u),
             (&mut self.b, &other.b),
             (&mut self.y0, &other.y0),
+            (&mut self.tau_ms, &other.tau_ms),
         ] {
             for (s, p) in sum.iter_mut().zip(part) {
                 *s += p;

@@ -64,7 +64,7 @@ pub mod trial;
 
 pub use activation::{Activation, TabulatedActivation};
 pub use adam::{Adam, AdamConfig};
-pub use config::{RnnConfig, Sign};
+pub use config::{RnnConfig, Sign, MIN_TAU_OVER_DT};
 pub use error::Error;
 pub use lanes::Real;
 pub use loss::Gradient;

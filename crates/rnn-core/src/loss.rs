@@ -22,6 +22,9 @@ pub struct Gradient {
     pub b: Array1<f64>,
     /// `dL/dy0`, shape `(n_units)`.
     pub y0: Array1<f64>,
+    /// `dL/dtau_ms`, shape `(n_units)`; 0 unless the configuration trains the time
+    /// constants.
+    pub tau_ms: Array1<f64>,
 }
 
 impl Gradient {
@@ -32,6 +35,7 @@ impl Gradient {
             u: Array2::zeros(rnn.u.raw_dim()),
             b: Array1::zeros(rnn.b.raw_dim()),
             y0: Array1::zeros(rnn.y0.raw_dim()),
+            tau_ms: Array1::zeros(rnn.config.tau_ms.len()),
         }
     }
 
@@ -47,6 +51,7 @@ impl Gradient {
                 .chain(self.u.iter())
                 .chain(self.b.iter())
                 .chain(self.y0.iter())
+                .chain(self.tau_ms.iter())
         };
         let mut largest: f64 = 0.0;
         for &g in entries() {
@@ -62,7 +67,7 @@ impl Gradient {
         largest * sum_of_squares.sqrt()
     }
 
-    /// Returns the name of the first parameter (`w`, `u`, `b`, `y0`) with a non-finite
+    /// Returns the name of the first parameter (`w`, `u`, `b`, `y0`, `tau_ms`) with a non-finite
     /// gradient entry, if any.
     pub fn first_non_finite(&self) -> Option<&'static str> {
         if !self.w.iter().all(|g| g.is_finite()) {
@@ -73,6 +78,8 @@ impl Gradient {
             Some("b")
         } else if !self.y0.iter().all(|g| g.is_finite()) {
             Some("y0")
+        } else if !self.tau_ms.iter().all(|g| g.is_finite()) {
+            Some("tau_ms")
         } else {
             None
         }
@@ -121,11 +128,13 @@ impl Rnn {
             u: Array2::from_shape_vec((n, m), total.u).expect("n * m buffer"),
             b: Array1::from(total.b),
             y0: Array1::from(total.y0),
+            tau_ms: Array1::from(total.tau_ms),
         };
         gradient.w *= scale;
         gradient.u *= scale;
         gradient.b *= scale;
         gradient.y0 *= scale;
+        gradient.tau_ms *= scale;
 
         // Untrainable entries get exactly zero gradient.
         let config = &self.config;
@@ -138,6 +147,9 @@ impl Rnn {
             if !config.input_allowed(unit, input) {
                 *g = 0.0;
             }
+        }
+        if !config.train_tau {
+            gradient.tau_ms.fill(0.0);
         }
         if !config.train_y0 {
             gradient.y0.fill(0.0);

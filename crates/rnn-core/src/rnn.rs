@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Kernel;
 use crate::error::{check_finite_1d, check_finite_2d, format_shape};
-use crate::{Activation, Error, RnnConfig, Sign};
+use crate::{Activation, Error, RnnConfig, Sign, MIN_TAU_OVER_DT};
 
 /// A continuous-time recurrent network of rate units, discretised with the Euler method.
 ///
@@ -168,7 +168,8 @@ impl Rnn {
     ///
     /// Masked recurrent and input weights become 0, a weight of the wrong sign for its
     /// presynaptic unit becomes 0, negative input weights become 0 with
-    /// `nonnegative_inputs`, and `y0` is clamped into `[0, sup phi]`.
+    /// `nonnegative_inputs`, `y0` is clamped into `[0, sup phi]`, and with `train_tau` each
+    /// time constant is raised to at least [`MIN_TAU_OVER_DT`] `* dt_ms`.
     ///
     /// # Panics
     /// If a mask or sign list does not fit the weight arrays (an invalid configuration).
@@ -187,6 +188,12 @@ impl Rnn {
         }
         let upper = config.activation.upper_bound();
         self.y0.mapv_inplace(|y| y.clamp(0.0, upper));
+        if config.train_tau {
+            let lowest = MIN_TAU_OVER_DT * config.dt_ms;
+            for tau in &mut self.config.tau_ms {
+                *tau = tau.max(lowest);
+            }
+        }
     }
 
     /// Simulates one trial from `y0`.
