@@ -1,7 +1,7 @@
 //! Batch loss and gradient of an [`Rnn`] with the trials of a chunk kept in SIMD lanes.
 //!
 //! A batch is cut into chunks of [`LANES`] trials in batch order. Each chunk is padded to its
-//! longest trial with zero inputs and zero error weights; the padded steps come after the
+//! longest trial with zero inputs and zero error weights. The padded steps come after the
 //! trial's scored steps, so their adjoints are exactly 0 and they add nothing to the
 //! gradient. Chunks run in parallel and their results are summed in chunk order, so the
 //! result does not depend on the number of threads.
@@ -35,8 +35,8 @@ pub(crate) struct BatchKernel<'a> {
     y0: Vec<f64>,
     /// Row-major delays, or `None` if every delay is 0.
     delays: Option<Vec<usize>>,
-    /// With delays that are equal along every row (one delay per postsynaptic unit), the
-    /// rows grouped by delay; the steps then use matrix-vector products per group.
+    /// Rows grouped by delay, if the delays are equal along every row (one delay per
+    /// postsynaptic unit). The steps then use one matrix-vector product per group.
     row_groups: Option<Vec<RowGroup>>,
     activation: &'a Activation,
 }

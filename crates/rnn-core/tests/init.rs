@@ -57,7 +57,7 @@ fn spectral_radius_of_circulant_matrices() {
     }
 }
 
-/// A Dale network of `n` units, 80 % excitatory, with a random mask of density 0.8.
+/// Builds a Dale network of `n` units, 80 % excitatory, with a random mask of density 0.8.
 fn dale_config(n: usize, seed: u64) -> RnnConfig {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut config = RnnConfig::new(n, 1);

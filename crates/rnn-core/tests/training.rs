@@ -539,7 +539,7 @@ fn unknown_fields_are_rejected() {
 #[test]
 fn trained_tau_moves_and_stays_above_bound() {
     // Targets far above the range push every unit to respond as fast as it can, so the
-    // time constants shrink until the projection holds them at MIN_TAU_OVER_DT * dt_ms.
+    // time constants shrink until the projection keeps them at MIN_TAU_OVER_DT * dt_ms.
     let mut rnn = hold_network(15);
     rnn.config.train_tau = true;
     rnn.config.tau_ms = vec![1.5, 3.0, 20.0, 40.0];
