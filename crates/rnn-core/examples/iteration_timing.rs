@@ -2,7 +2,7 @@
 //! step) for a memory-sized and a wrist-sized network.
 //!
 //! Run with `cargo run -p rnn-core --release --example iteration_timing [iterations] [name]`,
-//! where `name` (`memory`, `wrist`, `wrist-tabulated`) selects one network. Set
+//! where `name` (`memory`, `wrist`, `wrist-delayed`, `wrist-tabulated`) selects one network. Set
 //! `RAYON_NUM_THREADS` to fix the number of threads.
 
 use std::time::Instant;
@@ -89,6 +89,20 @@ fn main() {
     if selected("wrist") {
         let wrist = Rnn::new_using(wrist_config(Activation::Logistic), &mut rng).unwrap();
         let label = "wrist 28 units, 4200 steps, batch 8, logistic";
+        time_iterations(label, wrist, 8, 4200, iterations);
+    }
+    if selected("wrist-delayed") {
+        // Per-postsynaptic delays: 2 steps onto the motoneurons, 1 step elsewhere.
+        let mut config = wrist_config(Activation::Logistic);
+        config.delay_steps = Some(Array2::from_shape_fn((28, 28), |(post, _)| {
+            if post >= 20 {
+                2
+            } else {
+                1
+            }
+        }));
+        let wrist = Rnn::new_using(config, &mut rng).unwrap();
+        let label = "wrist 28 units, 4200 steps, batch 8, logistic, delays";
         time_iterations(label, wrist, 8, 4200, iterations);
     }
     if !selected("wrist-tabulated") {

@@ -118,6 +118,7 @@ pub struct TabulatedActivation {
 
 /// The serialised form of a table: its defining data, without the derived slopes.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TableData {
     x_min: f64,
     dx: f64,

@@ -16,6 +16,7 @@ use crate::{Error, Gradient, Rnn};
 /// | `epsilon` | 1e-8 | added to the root second moment, > 0 |
 /// | `clip_norm` | 1.0 | the gradient is rescaled to this global L2 norm if larger; infinity disables clipping |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdamConfig {
     /// Step size.
     pub learning_rate: f64,
@@ -104,6 +105,10 @@ struct Moments {
     u: Array2<f64>,
     b: Array1<f64>,
     y0: Array1<f64>,
+    /// Empty in optimiser states saved before time constants could be trained; filled with
+    /// zeros at the first step that trains them.
+    #[serde(default)]
+    tau_ms: Array1<f64>,
 }
 
 impl Moments {
@@ -113,6 +118,7 @@ impl Moments {
             u: Array2::zeros(rnn.u.raw_dim()),
             b: Array1::zeros(rnn.b.raw_dim()),
             y0: Array1::zeros(rnn.y0.raw_dim()),
+            tau_ms: Array1::zeros(rnn.config.tau_ms.len()),
         }
     }
 }
@@ -200,6 +206,17 @@ impl Adam {
         if rnn.config.train_y0 {
             update.apply1(&mut updated.y0, &mut m.y0, &mut v.y0, &gradient.y0);
         }
+        if rnn.config.train_tau {
+            let n = updated.config.tau_ms.len();
+            for moments in [&mut m.tau_ms, &mut v.tau_ms] {
+                if moments.len() != n {
+                    *moments = Array1::zeros(n);
+                }
+            }
+            let mut tau = Array1::from(updated.config.tau_ms.clone());
+            update.apply1(&mut tau, &mut m.tau_ms, &mut v.tau_ms, &gradient.tau_ms);
+            updated.config.tau_ms = tau.to_vec();
+        }
         updated.apply_constraints();
 
         for (name, finite) in [
@@ -207,6 +224,10 @@ impl Adam {
             ("u", updated.u.iter().all(|p| p.is_finite())),
             ("b", updated.b.iter().all(|p| p.is_finite())),
             ("y0", updated.y0.iter().all(|p| p.is_finite())),
+            (
+                "tau_ms",
+                updated.config.tau_ms.iter().all(|p| p.is_finite()),
+            ),
         ] {
             if !finite {
                 return Err(diverged(name));
@@ -221,7 +242,7 @@ impl Adam {
     }
 
     fn check_shapes(&self, rnn: &Rnn, gradient: &Gradient) -> Result<(), Error> {
-        let pairs: [(&str, &[usize], &[usize]); 8] = [
+        let pairs: [(&str, &[usize], &[usize]); 9] = [
             ("w", rnn.w.shape(), self.m.w.shape()),
             ("u", rnn.u.shape(), self.m.u.shape()),
             ("b", rnn.b.shape(), self.m.b.shape()),
@@ -230,6 +251,11 @@ impl Adam {
             ("gradient.u", gradient.u.shape(), self.m.u.shape()),
             ("gradient.b", gradient.b.shape(), self.m.b.shape()),
             ("gradient.y0", gradient.y0.shape(), self.m.y0.shape()),
+            (
+                "gradient.tau_ms",
+                gradient.tau_ms.shape(),
+                self.m.y0.shape(),
+            ),
         ];
         for (name, found, expected) in pairs {
             if found != expected {

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::format_shape;
 use crate::{Activation, Error};
 
+/// Smallest trained time constant in units of `dt_ms`. The Euler step needs
+/// `dt_ms / tau_ms < 1`; the margin keeps a trained unit from losing its memory term.
+pub const MIN_TAU_OVER_DT: f64 = 1.01;
+
 /// Sign of every outgoing weight of a presynaptic unit (Dale's principle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Sign {
@@ -43,10 +47,14 @@ impl Sign {
 /// | `nonnegative_inputs` | false | keep every input weight `U >= 0` |
 /// | `delay_steps` | none (no delays) | `(N, N)` = (post, pre) transmission delay in time steps |
 /// | `train_y0` | true | train the initial state; if false it stays at `y0_init` |
+/// | `train_tau` | false | train the time constants, kept at or above `MIN_TAU_OVER_DT` times `dt_ms` |
 /// | `y0_init` | 0.05 | initial state of every unit, in `[0, sup phi]` |
 /// | `init_weight_scale` | 0.5 | initial `W ~ N(0, (scale / sqrt N)^2)` |
 /// | `init_bias` | -1 | initial bias of every unit |
+/// | `init_balance` | false | scale each row's inhibitory weights so that they cancel its excitatory weights |
+/// | `init_spectral_radius` | none | rescale the initial `W`, after masking and balancing, to this spectral radius |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RnnConfig {
     /// Number of units.
     pub n_units: usize,
@@ -70,12 +78,25 @@ pub struct RnnConfig {
     pub delay_steps: Option<Array2<usize>>,
     /// Train the initial state `y0`.
     pub train_y0: bool,
+    /// Train the time constants `tau_ms`; the optimiser keeps each at or above
+    /// [`MIN_TAU_OVER_DT`] `* dt_ms`.
+    #[serde(default)]
+    pub train_tau: bool,
     /// Initial value of `y0` for every unit.
     pub y0_init: f64,
     /// Scale of the initial recurrent weights: standard deviation `scale / sqrt(n_units)`.
     pub init_weight_scale: f64,
     /// Initial bias of every unit.
     pub init_bias: f64,
+    /// Balance each row of the initial `W`: the inhibitory weights are scaled so that they
+    /// sum to minus the excitatory weights, which removes the outlier eigenvalue of a
+    /// Dale-constrained matrix. Rows without both kinds, and free-sign units, are unchanged.
+    #[serde(default)]
+    pub init_balance: bool,
+    /// Spectral radius of the initial `W`, set after masking and balancing by one positive
+    /// factor (which keeps masks and signs).
+    #[serde(default)]
+    pub init_spectral_radius: Option<f64>,
 }
 
 impl RnnConfig {
@@ -93,9 +114,12 @@ impl RnnConfig {
             nonnegative_inputs: false,
             delay_steps: None,
             train_y0: true,
+            train_tau: false,
             y0_init: 0.05,
             init_weight_scale: 0.5,
             init_bias: -1.0,
+            init_balance: false,
+            init_spectral_radius: None,
         }
     }
 
@@ -160,6 +184,15 @@ impl RnnConfig {
                 self.init_weight_scale,
                 "must be finite and >= 0",
             ));
+        }
+        if let Some(radius) = self.init_spectral_radius {
+            if !(radius.is_finite() && radius > 0.0) {
+                return Err(Error::invalid(
+                    "init_spectral_radius",
+                    radius,
+                    "must be finite and > 0, or None to keep the drawn scale",
+                ));
+            }
         }
         if !self.init_bias.is_finite() {
             return Err(Error::invalid(

@@ -9,6 +9,11 @@
 //! - the state adjoints `dL/dy`, `(n_steps + 1) * n`.
 //!
 //! Nothing is allocated per time step.
+//!
+//! [`Rnn::simulate`] runs here. The per-trial loss and gradient are the reference against which
+//! the tests check the lane-batched engine that training uses.
+
+#![cfg_attr(not(test), allow(dead_code))]
 
 use std::cell::RefCell;
 
@@ -45,6 +50,7 @@ pub(crate) struct TrialGradient {
     pub(crate) u: Vec<f64>,
     pub(crate) b: Vec<f64>,
     pub(crate) y0: Vec<f64>,
+    pub(crate) tau_ms: Vec<f64>,
 }
 
 impl TrialGradient {
@@ -55,6 +61,7 @@ impl TrialGradient {
             u: vec![0.0; n * m],
             b: vec![0.0; n],
             y0: vec![0.0; n],
+            tau_ms: vec![0.0; n],
         }
     }
 
@@ -65,6 +72,7 @@ impl TrialGradient {
             (&mut self.u, &other.u),
             (&mut self.b, &other.b),
             (&mut self.y0, &other.y0),
+            (&mut self.tau_ms, &other.tau_ms),
         ] {
             for (s, p) in sum.iter_mut().zip(part) {
                 *s += p;
@@ -149,15 +157,6 @@ impl<'a> Kernel<'a> {
         let mut x = vec![0.0; n_steps * self.n];
         self.forward(inputs, n_steps, &mut y, &mut slopes, Some(&mut x));
         (y, x)
-    }
-
-    pub(crate) fn trial_loss(&self, trial: &TrialData) -> f64 {
-        with_workspace(|workspace| {
-            let n_steps = trial.n_steps;
-            let (y, slopes, _) = workspace.buffers(n_steps, self.n, false);
-            self.forward(standard_slice(&trial.inputs), n_steps, y, slopes, None);
-            self.loss_terms(trial, y, None)
-        })
     }
 
     pub(crate) fn trial_gradient(&self, trial: &TrialData) -> TrialGradient {

@@ -14,7 +14,7 @@
 //!
 //! The gradient is the exact gradient of the simulated discrete map (checked against central
 //! finite differences in the tests). Trials of a batch run in parallel with rayon, and their
-//! gradients are summed in trial order, so results do not depend on the number of threads.
+//! gradients are summed in a fixed order, so results do not depend on the number of threads.
 //!
 //! The crate contains no task and no spiking neurons. Callers build [`Trial`]s (inputs,
 //! targets, error weights) and pass a batch sampler to [`train`]. It does no file or clock I/O
@@ -51,20 +51,25 @@
 
 mod activation;
 mod adam;
+mod batch;
 mod config;
 mod engine;
 mod error;
+mod lanes;
 mod loss;
+mod readout;
 mod rnn;
 mod train;
 pub mod trial;
 
 pub use activation::{Activation, TabulatedActivation};
 pub use adam::{Adam, AdamConfig};
-pub use config::{RnnConfig, Sign};
+pub use config::{RnnConfig, Sign, MIN_TAU_OVER_DT};
 pub use error::Error;
+pub use lanes::Real;
 pub use loss::Gradient;
-pub use rnn::Rnn;
+pub use readout::{ReadoutAdam, ReadoutGradient, ReadoutNet};
+pub use rnn::{spectral_radius, Rnn};
 pub use train::{train, train_with_adam, StopReason, TrainConfig, TrainReport};
 pub use trial::Trial;
 

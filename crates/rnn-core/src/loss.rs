@@ -1,10 +1,9 @@
 //! The batch loss, its gradient, and the checks on a batch of trials.
 
 use ndarray::{Array1, Array2};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Kernel, TrialData, TrialGradient};
+use crate::batch::BatchKernel;
 use crate::error::check_finite_2d;
 use crate::rnn::check_inputs;
 use crate::{Error, Rnn, Trial};
@@ -23,6 +22,9 @@ pub struct Gradient {
     pub b: Array1<f64>,
     /// `dL/dy0`, shape `(n_units)`.
     pub y0: Array1<f64>,
+    /// `dL/dtau_ms`, shape `(n_units)`; 0 unless the configuration trains the time
+    /// constants.
+    pub tau_ms: Array1<f64>,
 }
 
 impl Gradient {
@@ -33,6 +35,7 @@ impl Gradient {
             u: Array2::zeros(rnn.u.raw_dim()),
             b: Array1::zeros(rnn.b.raw_dim()),
             y0: Array1::zeros(rnn.y0.raw_dim()),
+            tau_ms: Array1::zeros(rnn.config.tau_ms.len()),
         }
     }
 
@@ -48,6 +51,7 @@ impl Gradient {
                 .chain(self.u.iter())
                 .chain(self.b.iter())
                 .chain(self.y0.iter())
+                .chain(self.tau_ms.iter())
         };
         let mut largest: f64 = 0.0;
         for &g in entries() {
@@ -63,7 +67,7 @@ impl Gradient {
         largest * sum_of_squares.sqrt()
     }
 
-    /// Returns the name of the first parameter (`w`, `u`, `b`, `y0`) with a non-finite
+    /// Returns the name of the first parameter (`w`, `u`, `b`, `y0`, `tau_ms`) with a non-finite
     /// gradient entry, if any.
     pub fn first_non_finite(&self) -> Option<&'static str> {
         if !self.w.iter().all(|g| g.is_finite()) {
@@ -74,6 +78,8 @@ impl Gradient {
             Some("b")
         } else if !self.y0.iter().all(|g| g.is_finite()) {
             Some("y0")
+        } else if !self.tau_ms.iter().all(|g| g.is_finite()) {
+            Some("tau_ms")
         } else {
             None
         }
@@ -86,7 +92,8 @@ impl Rnn {
     ///
     /// Entries with weight 0 are skipped, so their targets may hold any value. A non-finite
     /// target at an entry with non-zero weight gives a non-finite loss, which [`crate::train`]
-    /// reports as [`Error::Diverged`]. Trials run in parallel on the current rayon pool.
+    /// reports as [`Error::Diverged`]. Chunks of four trials, kept in SIMD lanes, run in
+    /// parallel on the current rayon pool.
     ///
     /// # Errors
     /// - [`Error::EmptyBatch`] for no trials.
@@ -97,48 +104,37 @@ impl Rnn {
     pub fn loss(&self, trials: &[Trial]) -> Result<f64, Error> {
         self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
-        let kernel = Kernel::new(self);
-        let losses: Vec<f64> = trials
-            .par_iter()
-            .map(|trial| kernel.trial_loss(&TrialData::new(trial)))
-            .collect();
-        Ok(losses.iter().fold(0.0, |sum, loss| sum + loss) / trials.len() as f64)
+        let total = BatchKernel::new(self).batch(trials, false);
+        Ok(total.loss / trials.len() as f64)
     }
 
     /// Computes the loss of [`Rnn::loss`] and its exact gradient by backpropagation through
     /// time through the Euler map.
     ///
-    /// Trials run in parallel; their gradients are summed in trial order, so the result is
-    /// bit-identical for every number of threads.
+    /// Chunks of four consecutive trials run in parallel; their gradients are summed in
+    /// chunk order, so the result is bit-identical for every number of threads.
     ///
     /// # Errors
     /// As [`Rnn::loss`].
     pub fn loss_and_gradient(&self, trials: &[Trial]) -> Result<(f64, Gradient), Error> {
         self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
-        let kernel = Kernel::new(self);
-        let per_trial: Vec<TrialGradient> = trials
-            .par_iter()
-            .map(|trial| kernel.trial_gradient(&TrialData::new(trial)))
-            .collect();
-
-        // Sum in trial order, then divide by n_trials (the loss exactly as in `loss`).
-        let mut total = TrialGradient::zeros(kernel.n, kernel.m);
-        for trial_gradient in &per_trial {
-            total.add(trial_gradient);
-        }
+        let total = BatchKernel::new(self).batch(trials, true);
+        let (n, m) = (self.n_units(), self.n_inputs());
         let loss = total.loss / trials.len() as f64;
         let scale = 1.0 / trials.len() as f64;
         let mut gradient = Gradient {
-            w: Array2::from_shape_vec((kernel.n, kernel.n), total.w).expect("n * n buffer"),
-            u: Array2::from_shape_vec((kernel.n, kernel.m), total.u).expect("n * m buffer"),
+            w: Array2::from_shape_vec((n, n), total.w).expect("n * n buffer"),
+            u: Array2::from_shape_vec((n, m), total.u).expect("n * m buffer"),
             b: Array1::from(total.b),
             y0: Array1::from(total.y0),
+            tau_ms: Array1::from(total.tau_ms),
         };
         gradient.w *= scale;
         gradient.u *= scale;
         gradient.b *= scale;
         gradient.y0 *= scale;
+        gradient.tau_ms *= scale;
 
         // Untrainable entries get exactly zero gradient.
         let config = &self.config;
@@ -151,6 +147,9 @@ impl Rnn {
             if !config.input_allowed(unit, input) {
                 *g = 0.0;
             }
+        }
+        if !config.train_tau {
+            gradient.tau_ms.fill(0.0);
         }
         if !config.train_y0 {
             gradient.y0.fill(0.0);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Kernel;
 use crate::error::{check_finite_1d, check_finite_2d, format_shape};
-use crate::{Activation, Error, RnnConfig, Sign};
+use crate::{Activation, Error, RnnConfig, Sign, MIN_TAU_OVER_DT};
 
 /// A continuous-time recurrent network of rate units, discretised with the Euler method.
 ///
@@ -31,6 +31,7 @@ use crate::{Activation, Error, RnnConfig, Sign};
 /// The fields are public for inspection; methods re-check shapes and finiteness on every
 /// call, so an edited network gives an error rather than a panic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rnn {
     /// Configuration the network was built with.
     pub config: RnnConfig,
@@ -52,7 +53,10 @@ impl Rnn {
     /// absolute value, and masked weights are 0. Input weights are drawn from `N(0, 1)`,
     /// masked inputs are 0, and with `nonnegative_inputs` each takes its absolute value.
     /// Every entry is drawn in row-major order, masked or not, so changing a mask leaves the
-    /// other weights unchanged. `b = init_bias`, `y0 = y0_init`.
+    /// other weights unchanged. With `init_balance`, each row's inhibitory weights are then
+    /// scaled to cancel its excitatory weights, and with `init_spectral_radius` the whole
+    /// matrix is scaled to that spectral radius ([`spectral_radius`]). `b = init_bias`,
+    /// `y0 = y0_init`.
     ///
     /// # Errors
     /// Any error of [`RnnConfig::validate`].
@@ -75,6 +79,16 @@ impl Rnn {
                     Sign::Free => magnitude,
                 }
             };
+        }
+
+        if config.init_balance {
+            balance_rows(&mut w, &config);
+        }
+        if let Some(radius) = config.init_spectral_radius {
+            let current = spectral_radius(w.view());
+            if current > 0.0 {
+                w *= radius / current;
+            }
         }
 
         // Input weights.
@@ -154,7 +168,8 @@ impl Rnn {
     ///
     /// Masked recurrent and input weights become 0, a weight of the wrong sign for its
     /// presynaptic unit becomes 0, negative input weights become 0 with
-    /// `nonnegative_inputs`, and `y0` is clamped into `[0, sup phi]`.
+    /// `nonnegative_inputs`, `y0` is clamped into `[0, sup phi]`, and with `train_tau` each
+    /// time constant is raised to at least [`MIN_TAU_OVER_DT`] `* dt_ms`.
     ///
     /// # Panics
     /// If a mask or sign list does not fit the weight arrays (an invalid configuration).
@@ -173,6 +188,12 @@ impl Rnn {
         }
         let upper = config.activation.upper_bound();
         self.y0.mapv_inplace(|y| y.clamp(0.0, upper));
+        if config.train_tau {
+            let lowest = MIN_TAU_OVER_DT * config.dt_ms;
+            for tau in &mut self.config.tau_ms {
+                *tau = tau.max(lowest);
+            }
+        }
     }
 
     /// Simulates one trial from `y0`.
@@ -277,6 +298,73 @@ impl Rnn {
         }
         Ok(())
     }
+}
+
+/// Scales the inhibitory weights of each row so that they sum to minus its excitatory
+/// weights. Rows without both kinds are left as they are.
+fn balance_rows(w: &mut Array2<f64>, config: &RnnConfig) {
+    for mut row in w.outer_iter_mut() {
+        let (mut excitatory, mut inhibitory) = (0.0, 0.0);
+        for (pre, &weight) in row.iter().enumerate() {
+            match config.sign(pre) {
+                Sign::Excitatory => excitatory += weight,
+                Sign::Inhibitory => inhibitory -= weight,
+                Sign::Free => {}
+            }
+        }
+        if excitatory > 0.0 && inhibitory > 0.0 {
+            let factor = excitatory / inhibitory;
+            for (pre, weight) in row.iter_mut().enumerate() {
+                if config.sign(pre) == Sign::Inhibitory {
+                    *weight *= factor;
+                }
+            }
+        }
+    }
+}
+
+/// Returns the spectral radius (largest eigenvalue modulus) of a square matrix.
+///
+/// Uses Gelfand's formula `rho = lim ||W^k||^(1/k)` with `k = 2^60`, reached by 60
+/// squarings of `W` normalised by its Frobenius norm after each one (the logarithms of the
+/// norms are accumulated, so nothing overflows). Complex and repeated eigenvalues need no
+/// special case. For a diagonalisable `W` the factor `||W^k|| / rho^k` is bounded by the
+/// eigenvector condition number `C`, so the relative error is about `ln(C) / 2^60` plus
+/// rounding, about `n eps` per squaring. Costs 60 products of `n x n` matrices.
+///
+/// Returns 0 for an empty or nilpotent matrix that squares to exactly zero, and NaN if an
+/// entry is not finite.
+///
+/// # Panics
+/// If `w` is not square.
+pub fn spectral_radius(w: ArrayView2<f64>) -> f64 {
+    assert_eq!(
+        w.nrows(),
+        w.ncols(),
+        "the spectral radius needs a square matrix"
+    );
+    let norm = |a: &Array2<f64>| a.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut power = w.to_owned();
+    if power.iter().any(|v| !v.is_finite()) {
+        return f64::NAN;
+    }
+    let first = norm(&power);
+    if first == 0.0 {
+        return 0.0;
+    }
+    power /= first;
+    // log of ||W^(2^m)|| divided by 2^m, updated as (2 log_m + ln c) / 2^(m+1).
+    let mut log_rate = first.ln();
+    for squaring in 1..=60 {
+        power = power.dot(&power);
+        let c = norm(&power);
+        if c == 0.0 {
+            return 0.0;
+        }
+        power /= c;
+        log_rate += c.ln() / 2f64.powi(squaring);
+    }
+    log_rate.exp()
 }
 
 /// Checks that an input array has `n_inputs` columns and finite entries.

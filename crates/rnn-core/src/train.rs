@@ -15,6 +15,7 @@ use crate::{Adam, AdamConfig, Error, Rnn, Trial};
 /// | `adam` | [`AdamConfig::default`] | optimiser settings |
 /// | `log_every` | 100 | iterations between `tracing` info events; 0 logs only start and end |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Total number of Adam steps.
     pub max_iterations: usize,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// weights (for a plain mean squared error over the scored entries, each scored entry gets
 /// `1 / count`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Trial {
     /// External inputs, shape `(n_steps, n_inputs)`.
     pub inputs: Array2<f64>,

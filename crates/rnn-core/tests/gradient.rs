@@ -110,6 +110,10 @@ fn compare_gradients(rnn: &Rnn, trials: &[Trial]) -> Vec<Check> {
         checks.push(check(format!("b[{i}]"), gradient.b[i], &edit));
         let edit = move |r: &mut Rnn, h: f64| r.y0[i] += h;
         checks.push(check(format!("y0[{i}]"), gradient.y0[i], &edit));
+        if rnn.config.train_tau {
+            let edit = move |r: &mut Rnn, h: f64| r.config.tau_ms[i] += h;
+            checks.push(check(format!("tau_ms[{i}]"), gradient.tau_ms[i], &edit));
+        }
     }
     checks
 }

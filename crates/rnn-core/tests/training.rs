@@ -515,3 +515,107 @@ fn degenerate_sizes_work() {
     assert!((gradient_both.norm() - gradient_normal.norm() / 2.0).abs() < 1e-15);
     assert_eq!(gradient_both.u.shape(), &[3, 0]);
 }
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let mut value = serde_json::to_value(TrainConfig::default()).unwrap();
+    value["max_iteration"] = serde_json::json!(5);
+    let err = serde_json::from_value::<TrainConfig>(value).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `max_iteration`"),
+        "{err}"
+    );
+
+    let mut value = serde_json::to_value(RnnConfig::new(2, 1)).unwrap();
+    value["tau"] = serde_json::json!(20.0);
+    let err = serde_json::from_value::<RnnConfig>(value).unwrap_err();
+    assert!(err.to_string().contains("unknown field `tau`"), "{err}");
+
+    let mut value = serde_json::to_value(AdamConfig::default()).unwrap();
+    value["lr"] = serde_json::json!(0.1);
+    assert!(serde_json::from_value::<AdamConfig>(value).is_err());
+}
+
+#[test]
+fn trained_tau_moves_and_stays_above_bound() {
+    // Targets far above the range push every unit to respond as fast as it can, so the
+    // time constants shrink until the projection keeps them at MIN_TAU_OVER_DT * dt_ms.
+    let mut rnn = hold_network(15);
+    rnn.config.train_tau = true;
+    rnn.config.tau_ms = vec![1.5, 3.0, 20.0, 40.0];
+    let before = rnn.config.tau_ms.clone();
+    let mut adam = Adam::new(
+        AdamConfig {
+            learning_rate: 0.5,
+            ..AdamConfig::default()
+        },
+        &rnn,
+    )
+    .unwrap();
+    let mut trial = hold_trial(1.0, 4);
+    trial.targets.fill(5.0);
+    trial.weights.fill(1.0 / 400.0);
+    for _ in 0..40 {
+        let (_, gradient) = rnn.loss_and_gradient(std::slice::from_ref(&trial)).unwrap();
+        adam.step(&mut rnn, &gradient).unwrap();
+    }
+    let lowest = rnn_core::MIN_TAU_OVER_DT * rnn.config.dt_ms;
+    for (i, (&tau, &start)) in rnn.config.tau_ms.iter().zip(&before).enumerate() {
+        assert!(tau >= lowest, "tau_ms[{i}] = {tau}");
+        assert!(tau < start, "tau_ms[{i}] {start} -> {tau}");
+    }
+    assert_eq!(rnn.config.tau_ms[0], lowest);
+    assert_eq!(rnn.config.validate(), Ok(()));
+
+    // Untrained time constants keep their values and get zero gradient.
+    let mut fixed = hold_network(15);
+    let (_, gradient) = fixed
+        .loss_and_gradient(std::slice::from_ref(&trial))
+        .unwrap();
+    assert!(gradient.tau_ms.iter().all(|&g| g == 0.0));
+    let tau = fixed.config.tau_ms.clone();
+    let mut adam = Adam::new(AdamConfig::default(), &fixed).unwrap();
+    adam.step(&mut fixed, &gradient).unwrap();
+    assert_eq!(fixed.config.tau_ms, tau);
+}
+
+#[test]
+fn training_weights_identical_for_1_2_8_threads() {
+    let size = CaseSize {
+        n_units: 6,
+        n_inputs: 2,
+        n_steps: 60,
+        n_trials: 11,
+    };
+    let (start, trials) = random_case(size, 41, Activation::Logistic);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut rnn = start.clone();
+        pool.install(|| {
+            let config = TrainConfig {
+                max_iterations: 6,
+                ..TrainConfig::default()
+            };
+            train(&mut rnn, &config, &mut |_| trials.clone(), &mut keep_going).unwrap();
+        });
+        rnn
+    };
+    let bits = |rnn: &Rnn| {
+        rnn.w
+            .iter()
+            .chain(rnn.u.iter())
+            .chain(rnn.b.iter())
+            .chain(rnn.y0.iter())
+            .chain(rnn.config.tau_ms.iter())
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    let one = run(1);
+    assert_ne!(bits(&one), bits(&start), "training must change the weights");
+    for threads in [2, 8] {
+        assert_eq!(bits(&one), bits(&run(threads)), "{threads} threads");
+    }
+}

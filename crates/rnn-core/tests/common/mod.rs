@@ -36,8 +36,8 @@ pub fn table_segment(table: &TabulatedActivation, x: f64) -> i64 {
     (position.floor() as i64).clamp(-1, last)
 }
 
-/// Builds a random network with random mask, signs, delays, input mask and per-unit tau,
-/// and a batch of random trials. Weights are larger than the default initialisation so
+/// Builds a random network with random mask, signs, delays, input mask and trained
+/// per-unit tau, and a batch of random trials. Weights are larger than the default initialisation so
 /// that pre-activations sweep well into both tails of the activation.
 pub fn random_case(size: CaseSize, seed: u64, activation: Activation) -> (Rnn, Vec<Trial>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -63,6 +63,7 @@ pub fn random_case(size: CaseSize, seed: u64, activation: Activation) -> (Rnn, V
         config.delay_steps = Some(Array2::from_shape_fn((n, n), |_| rng.random_range(0..4)));
     }
     config.init_weight_scale = 2.0 * (n as f64).sqrt();
+    config.train_tau = true;
     config.y0_init = rng.random_range(0.05..0.9);
 
     let mut rnn = Rnn::new_using(config, &mut rng).unwrap();

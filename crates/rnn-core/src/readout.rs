@@ -1,0 +1,701 @@
+//! A continuous-time network in the form common to machine-learning benchmarks: the state is
+//! the pre-activation, and a linear read-out maps the rates to the outputs. It is trained on
+//! batches of equal-length trials kept in SIMD lanes, in `f32` or `f64`.
+
+use ndarray::{Array1, Array2, ArrayView3};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::format_shape;
+use crate::lanes::{
+    gemv_lanes, has_avx2_fma, logistic_lanes, outer_sum_lanes, resize, row_sum_lanes,
+    with_thread_buffers, OuterScratch,
+};
+use crate::{AdamConfig, Error, Real};
+
+/// A continuous-time recurrent network with a linear read-out of its rates.
+///
+/// With `r = logistic(x)`, `x[0] = 0` and the input `u[t]` of step `t`:
+///
+/// ```text
+/// x[t + 1] = x[t] + alpha (-x[t] + W r[t] + U u[t] + b)
+/// y[t]     = W_out r[t + 1] + b_out
+/// L        = mean over steps, trials and outputs of (y[t] - target[t])^2
+/// ```
+///
+/// | field | shape | meaning |
+/// |---|---|---|
+/// | `alpha` | - | `dt / tau`, in (0, 1] |
+/// | `w` | `(n_units, n_units)` = (post, pre) | recurrent weights |
+/// | `u` | `(n_units, n_inputs)` | input weights |
+/// | `b` | `(n_units)` | biases |
+/// | `w_out` | `(n_outputs, n_units)` | read-out weights |
+/// | `b_out` | `(n_outputs)` | read-out biases |
+///
+/// Unlike [`crate::Rnn`], this model scores read-outs instead of units and has no masks,
+/// signs or delays; it serves benchmarks against other frameworks, which use this form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, bound = "T: Real")]
+pub struct ReadoutNet<T: Real> {
+    /// `dt / tau`.
+    pub alpha: T,
+    /// Recurrent weights, shape `(n_units, n_units)` = (post, pre).
+    pub w: Array2<T>,
+    /// Input weights, shape `(n_units, n_inputs)`.
+    pub u: Array2<T>,
+    /// Biases, shape `(n_units)`.
+    pub b: Array1<T>,
+    /// Read-out weights, shape `(n_outputs, n_units)`.
+    pub w_out: Array2<T>,
+    /// Read-out biases, shape `(n_outputs)`.
+    pub b_out: Array1<T>,
+}
+
+/// Gradient of the loss of a [`ReadoutNet`], with the shapes of its parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, bound = "T: Real")]
+pub struct ReadoutGradient<T: Real> {
+    /// `dL/dW`.
+    pub w: Array2<T>,
+    /// `dL/dU`.
+    pub u: Array2<T>,
+    /// `dL/db`.
+    pub b: Array1<T>,
+    /// `dL/dW_out`.
+    pub w_out: Array2<T>,
+    /// `dL/db_out`.
+    pub b_out: Array1<T>,
+}
+
+/// Number of trials per chunk: one chunk is the unit of parallel work, and gradients of
+/// chunks are summed in chunk order.
+const fn lanes_of<T: Real>() -> usize {
+    if std::mem::size_of::<T>() == 4 {
+        16
+    } else {
+        8
+    }
+}
+
+impl<T: Real> ReadoutNet<T> {
+    /// Draws `W ~ N(0, weight_scale^2 / n_units)`, `U ~ N(0, 1)`, `b = 0`,
+    /// `W_out ~ N(0, 1 / n_units)` and `b_out = 0`, in that order and row-major, from `f64`
+    /// normals rounded to `T`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for `n_units = 0`, `n_outputs = 0`, `alpha` outside
+    /// (0, 1] or a non-finite or negative `weight_scale`.
+    pub fn new_using<R: Rng + ?Sized>(
+        n_units: usize,
+        n_inputs: usize,
+        n_outputs: usize,
+        alpha: f64,
+        weight_scale: f64,
+        rng: &mut R,
+    ) -> Result<ReadoutNet<T>, Error> {
+        if n_units == 0 {
+            return Err(Error::invalid("n_units", 0, "must be >= 1"));
+        }
+        if n_outputs == 0 {
+            return Err(Error::invalid("n_outputs", 0, "must be >= 1"));
+        }
+        if !(weight_scale.is_finite() && weight_scale >= 0.0) {
+            return Err(Error::invalid(
+                "weight_scale",
+                weight_scale,
+                "must be finite and >= 0",
+            ));
+        }
+        let mut normal = |std_dev: f64| {
+            let draw: f64 = StandardNormal.sample(rng);
+            T::from_f64(std_dev * draw)
+        };
+        let n = n_units as f64;
+        let w =
+            Array2::from_shape_simple_fn((n_units, n_units), || normal(weight_scale / n.sqrt()));
+        let u = Array2::from_shape_simple_fn((n_units, n_inputs), || normal(1.0));
+        let w_out = Array2::from_shape_simple_fn((n_outputs, n_units), || normal(1.0 / n.sqrt()));
+        let net = ReadoutNet {
+            alpha: T::from_f64(alpha),
+            w,
+            u,
+            b: Array1::from_elem(n_units, T::ZERO),
+            w_out,
+            b_out: Array1::from_elem(n_outputs, T::ZERO),
+        };
+        net.validate()?;
+        Ok(net)
+    }
+
+    /// Returns a copy in precision `U`, each entry rounded to nearest.
+    pub fn to_precision<U: Real>(&self) -> ReadoutNet<U> {
+        let convert = |v: &T| U::from_f64(v.to_f64());
+        ReadoutNet {
+            alpha: U::from_f64(self.alpha.to_f64()),
+            w: self.w.map(convert),
+            u: self.u.map(convert),
+            b: self.b.map(convert),
+            w_out: self.w_out.map(convert),
+            b_out: self.b_out.map(convert),
+        }
+    }
+
+    /// Number of units.
+    pub fn n_units(&self) -> usize {
+        self.b.len()
+    }
+
+    /// Number of inputs.
+    pub fn n_inputs(&self) -> usize {
+        self.u.ncols()
+    }
+
+    /// Number of read-outs.
+    pub fn n_outputs(&self) -> usize {
+        self.b_out.len()
+    }
+
+    /// Checks shapes, finiteness and `alpha`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`], [`Error::NonFinite`] or [`Error::InvalidParameter`] (for
+    /// `alpha` outside (0, 1]).
+    pub fn validate(&self) -> Result<(), Error> {
+        let alpha = self.alpha.to_f64();
+        if !(alpha > 0.0 && alpha <= 1.0) {
+            return Err(Error::invalid(
+                "alpha",
+                alpha,
+                "must lie in (0, 1], because alpha = dt / tau and the Euler step needs dt <= tau",
+            ));
+        }
+        let (n, m, o) = (self.n_units(), self.n_inputs(), self.n_outputs());
+        let shapes: [(&str, &[usize], [usize; 2], &str); 3] = [
+            ("w", self.w.shape(), [n, n], "(n_units, n_units)"),
+            ("u", self.u.shape(), [n, m], "(n_units, n_inputs)"),
+            ("w_out", self.w_out.shape(), [o, n], "(n_outputs, n_units)"),
+        ];
+        for (name, found, expected, meaning) in shapes {
+            if found != expected {
+                return Err(Error::shape(
+                    name,
+                    format!("{} = {meaning}", format_shape(&expected)),
+                    found,
+                ));
+            }
+        }
+        let arrays: [(&str, &mut dyn Iterator<Item = &T>); 5] = [
+            ("w", &mut self.w.iter()),
+            ("u", &mut self.u.iter()),
+            ("b", &mut self.b.iter()),
+            ("w_out", &mut self.w_out.iter()),
+            ("b_out", &mut self.b_out.iter()),
+        ];
+        for (name, values) in arrays {
+            if let Some((index, value)) = values.enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    name: name.into(),
+                    index: format!("flat {index}"),
+                    value: value.to_f64(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes the mean squared error of a batch and its exact gradient by
+    /// backpropagation through time.
+    ///
+    /// `inputs` has shape `(n_steps, batch, n_inputs)` and `targets`
+    /// `(n_steps, batch, n_outputs)`. The batch is cut into chunks of 16 (`f32`) or 8
+    /// (`f64`) trials that run in parallel on the current rayon pool; their gradients are
+    /// summed in chunk order, so the result is bit-identical for any number of threads. The
+    /// loss is accumulated in `f64`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for arrays that do not fit the network or each other,
+    /// [`Error::EmptyBatch`] for an empty batch or zero steps, and any error of
+    /// [`ReadoutNet::validate`].
+    pub fn loss_and_gradient(
+        &self,
+        inputs: ArrayView3<T>,
+        targets: ArrayView3<T>,
+    ) -> Result<(f64, ReadoutGradient<T>), Error> {
+        self.validate()?;
+        let (n_steps, batch, m) = inputs.dim();
+        let o = self.n_outputs();
+        if m != self.n_inputs() {
+            return Err(Error::shape(
+                "inputs",
+                format!(
+                    "({n_steps}, {batch}, {}) = (n_steps, batch, n_inputs)",
+                    self.n_inputs()
+                ),
+                inputs.shape(),
+            ));
+        }
+        if targets.dim() != (n_steps, batch, o) {
+            return Err(Error::shape(
+                "targets",
+                format!("({n_steps}, {batch}, {o}) = (n_steps, batch, n_outputs)"),
+                targets.shape(),
+            ));
+        }
+        if n_steps == 0 || batch == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        match lanes_of::<T>() {
+            16 => Ok(self.batch_gradient::<16>(inputs, targets)),
+            _ => Ok(self.batch_gradient::<8>(inputs, targets)),
+        }
+    }
+
+    fn batch_gradient<const L: usize>(
+        &self,
+        inputs: ArrayView3<T>,
+        targets: ArrayView3<T>,
+    ) -> (f64, ReadoutGradient<T>) {
+        let (n_steps, batch, _) = inputs.dim();
+        let params = FlatParams::new(self);
+        let scale = T::from_f64(2.0 / (n_steps * batch * params.o) as f64);
+        let n_chunks = batch.div_ceil(L);
+        let fused = has_avx2_fma();
+        let parts: Vec<ChunkResult<T>> = (0..n_chunks)
+            .into_par_iter()
+            .map(|chunk| {
+                let lanes = chunk * L..((chunk + 1) * L).min(batch);
+                let data = ChunkData::<T, L>::new(inputs, targets, lanes);
+                run_chunk::<T, L>(&params, &data, scale, fused)
+            })
+            .collect();
+
+        // Sum in chunk order.
+        let mut total = ChunkResult::zeros(&params);
+        for part in &parts {
+            total.add(part);
+        }
+        let loss = total.loss / (n_steps * batch * params.o) as f64;
+        let (n, m, o) = (params.n, params.m, params.o);
+        let gradient = ReadoutGradient {
+            w: Array2::from_shape_vec((n, n), total.w).expect("n * n"),
+            u: Array2::from_shape_vec((n, m), total.u).expect("n * m"),
+            b: Array1::from(total.b),
+            w_out: Array2::from_shape_vec((o, n), total.w_out).expect("o * n"),
+            b_out: Array1::from(total.b_out),
+        };
+        (loss, gradient)
+    }
+}
+
+/// Parameters in flat row-major buffers, with `W` also transposed for the backward pass.
+struct FlatParams<T> {
+    n: usize,
+    m: usize,
+    o: usize,
+    alpha: T,
+    w: Vec<T>,
+    w_t: Vec<T>,
+    u: Vec<T>,
+    b: Vec<T>,
+    w_out: Vec<T>,
+    w_out_t: Vec<T>,
+    b_out: Vec<T>,
+}
+
+impl<T: Real> FlatParams<T> {
+    fn new(net: &ReadoutNet<T>) -> FlatParams<T> {
+        let flat = |a: &Array2<T>| a.as_standard_layout().iter().copied().collect::<Vec<T>>();
+        FlatParams {
+            n: net.n_units(),
+            m: net.n_inputs(),
+            o: net.n_outputs(),
+            alpha: net.alpha,
+            w: flat(&net.w),
+            w_t: flat(&net.w.t().to_owned()),
+            u: flat(&net.u),
+            b: net.b.to_vec(),
+            w_out: flat(&net.w_out),
+            w_out_t: flat(&net.w_out.t().to_owned()),
+            b_out: net.b_out.to_vec(),
+        }
+    }
+}
+
+/// One chunk's inputs and targets in lane layout, with a mask for padded lanes.
+struct ChunkData<T, const L: usize> {
+    n_steps: usize,
+    /// `(n_steps, n_inputs)` lane arrays.
+    inputs: Vec<[T; L]>,
+    /// `(n_steps, n_outputs)` lane arrays.
+    targets: Vec<[T; L]>,
+    /// 1 for a real trial, 0 for padding.
+    valid: [T; L],
+}
+
+impl<T: Real, const L: usize> ChunkData<T, L> {
+    fn new(
+        inputs: ArrayView3<T>,
+        targets: ArrayView3<T>,
+        lanes: std::ops::Range<usize>,
+    ) -> ChunkData<T, L> {
+        let (n_steps, _, m) = inputs.dim();
+        let o = targets.dim().2;
+        let pack = |array: &ArrayView3<T>, width: usize| {
+            let mut out = vec![[T::ZERO; L]; n_steps * width];
+            for t in 0..n_steps {
+                for (lane, trial) in lanes.clone().enumerate() {
+                    for k in 0..width {
+                        out[t * width + k][lane] = array[[t, trial, k]];
+                    }
+                }
+            }
+            out
+        };
+        let mut valid = [T::ZERO; L];
+        for v in valid.iter_mut().take(lanes.len()) {
+            *v = T::ONE;
+        }
+        ChunkData {
+            n_steps,
+            inputs: pack(&inputs, m),
+            targets: pack(&targets, o),
+            valid,
+        }
+    }
+}
+
+/// A chunk's loss (sum of squared errors, in f64) and unscaled gradient sums.
+struct ChunkResult<T> {
+    loss: f64,
+    w: Vec<T>,
+    u: Vec<T>,
+    b: Vec<T>,
+    w_out: Vec<T>,
+    b_out: Vec<T>,
+}
+
+impl<T: Real> ChunkResult<T> {
+    fn zeros(p: &FlatParams<T>) -> ChunkResult<T> {
+        ChunkResult {
+            loss: 0.0,
+            w: vec![T::ZERO; p.n * p.n],
+            u: vec![T::ZERO; p.n * p.m],
+            b: vec![T::ZERO; p.n],
+            w_out: vec![T::ZERO; p.o * p.n],
+            b_out: vec![T::ZERO; p.o],
+        }
+    }
+
+    fn add(&mut self, other: &ChunkResult<T>) {
+        self.loss += other.loss;
+        for (sum, part) in [
+            (&mut self.w, &other.w),
+            (&mut self.u, &other.u),
+            (&mut self.b, &other.b),
+            (&mut self.w_out, &other.w_out),
+            (&mut self.b_out, &other.b_out),
+        ] {
+            for (s, &p) in sum.iter_mut().zip(part) {
+                *s += p;
+            }
+        }
+    }
+}
+
+/// Per-thread buffers of one chunk.
+struct ChunkBuffers<T, const L: usize> {
+    rates: Vec<[T; L]>,
+    errors: Vec<[T; L]>,
+    deltas: Vec<[T; L]>,
+    outer: OuterScratch<T, L>,
+}
+
+impl<T, const L: usize> Default for ChunkBuffers<T, L> {
+    fn default() -> Self {
+        ChunkBuffers {
+            rates: Vec::new(),
+            errors: Vec::new(),
+            deltas: Vec::new(),
+            outer: OuterScratch::default(),
+        }
+    }
+}
+
+fn run_chunk<T: Real, const L: usize>(
+    params: &FlatParams<T>,
+    data: &ChunkData<T, L>,
+    scale: T,
+    fused: bool,
+) -> ChunkResult<T> {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if fused {
+        // SAFETY: `fused` is true only if the CPU reports avx2 and fma.
+        return with_thread_buffers(|buffers| unsafe {
+            run_chunk_avx2::<T, L>(params, data, scale, buffers)
+        });
+    }
+    let _ = fused;
+    with_thread_buffers(|buffers| run_chunk_with::<T, L, false>(params, data, scale, buffers))
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_chunk_avx2<T: Real, const L: usize>(
+    params: &FlatParams<T>,
+    data: &ChunkData<T, L>,
+    scale: T,
+    buffers: &mut ChunkBuffers<T, L>,
+) -> ChunkResult<T> {
+    run_chunk_with::<T, L, true>(params, data, scale, buffers)
+}
+
+/// Forward pass, read-out errors and backward pass of one chunk.
+#[inline(always)]
+fn run_chunk_with<T: Real, const L: usize, const FUSED: bool>(
+    p: &FlatParams<T>,
+    data: &ChunkData<T, L>,
+    scale: T,
+    buffers: &mut ChunkBuffers<T, L>,
+) -> ChunkResult<T> {
+    let (n, m, o) = (p.n, p.m, p.o);
+    let n_steps = data.n_steps;
+    let alpha = p.alpha;
+    let keep = T::ONE - alpha;
+
+    // Forward: rates r[0..=n_steps] and read-out errors dy[t] = scale (y[t] - target[t]).
+    let ChunkBuffers {
+        rates,
+        errors,
+        deltas,
+        outer,
+    } = buffers;
+    resize(rates, (n_steps + 1) * n, [T::ZERO; L]);
+    resize(errors, n_steps * o, [T::ZERO; L]);
+    resize(deltas, n_steps * n, [T::ZERO; L]);
+    let mut x = vec![[T::ZERO; L]; n];
+    let mut drive = vec![[T::ZERO; L]; n];
+    let mut outputs = vec![[T::ZERO; L]; o];
+    let half = T::from_f64(0.5);
+    for r in rates[..n].iter_mut() {
+        *r = [half; L];
+    }
+    let mut loss = 0.0;
+    for t in 0..n_steps {
+        // drive = b + U u[t] + W r[t]
+        for (d, &b) in drive.iter_mut().zip(&p.b) {
+            *d = [b; L];
+        }
+        gemv_lanes::<T, L, FUSED>(&p.u, &data.inputs[t * m..(t + 1) * m], &mut drive);
+        let (past, future) = rates.split_at_mut((t + 1) * n);
+        gemv_lanes::<T, L, FUSED>(&p.w, &past[t * n..], &mut drive);
+
+        // x[t + 1] = (1 - alpha) x[t] + alpha drive, r[t + 1] = logistic(x[t + 1])
+        let r_next = &mut future[..n];
+        let mut e = [T::ZERO; L];
+        for ((xi, d), r) in x.iter_mut().zip(&drive).zip(r_next.iter_mut()) {
+            for lane in 0..L {
+                xi[lane] = alpha.madd::<FUSED>(d[lane], keep * xi[lane]);
+            }
+            logistic_lanes(xi, r, &mut e);
+        }
+
+        // y[t] = W_out r[t + 1] + b_out
+        for (y, &b) in outputs.iter_mut().zip(&p.b_out) {
+            *y = [b; L];
+        }
+        gemv_lanes::<T, L, FUSED>(&p.w_out, r_next, &mut outputs);
+        let target = &data.targets[t * o..(t + 1) * o];
+        let error = &mut errors[t * o..(t + 1) * o];
+        for ((y, tg), e) in outputs.iter().zip(target).zip(error.iter_mut()) {
+            for lane in 0..L {
+                let residual = (y[lane] - tg[lane]) * data.valid[lane];
+                loss += residual.to_f64() * residual.to_f64();
+                e[lane] = scale * residual;
+            }
+        }
+    }
+
+    // Backward: deltas d[t] = alpha dL/dx[t + 1], the gradient of the drive of step t.
+    let mut adjoint = vec![[T::ZERO; L]; n];
+    let mut rate_adjoint = vec![[T::ZERO; L]; n];
+    for t in (0..n_steps).rev() {
+        // dL/dr[t + 1] = W_out^T dy[t] + W^T d[t + 1]
+        for g in rate_adjoint.iter_mut() {
+            *g = [T::ZERO; L];
+        }
+        gemv_lanes::<T, L, FUSED>(&p.w_out_t, &errors[t * o..(t + 1) * o], &mut rate_adjoint);
+        if t + 1 < n_steps {
+            let later = &deltas[(t + 1) * n..(t + 2) * n];
+            gemv_lanes::<T, L, FUSED>(&p.w_t, later, &mut rate_adjoint);
+        }
+
+        // dL/dx[t + 1] = (1 - alpha) dL/dx[t + 2] + r (1 - r) dL/dr[t + 1]
+        let r_now = &rates[(t + 1) * n..(t + 2) * n];
+        let delta = &mut deltas[t * n..(t + 1) * n];
+        for (((g, gr), r), d) in adjoint
+            .iter_mut()
+            .zip(&rate_adjoint)
+            .zip(r_now)
+            .zip(delta.iter_mut())
+        {
+            for lane in 0..L {
+                let slope = r[lane] * (T::ONE - r[lane]);
+                g[lane] = slope.madd::<FUSED>(gr[lane], keep * g[lane]);
+                d[lane] = alpha * g[lane];
+            }
+        }
+    }
+
+    // Weight gradients as lane-blocked matrix products over time.
+    let mut result = ChunkResult::zeros(p);
+    result.loss = loss;
+    let past_rates = &rates[..n_steps * n];
+    outer_sum_lanes::<T, L, FUSED>(deltas, n, past_rates, n, &mut result.w, outer);
+    outer_sum_lanes::<T, L, FUSED>(deltas, n, &data.inputs, m, &mut result.u, outer);
+    row_sum_lanes::<T, L>(deltas, n, &mut result.b);
+    outer_sum_lanes::<T, L, FUSED>(errors, o, &rates[n..], n, &mut result.w_out, outer);
+    row_sum_lanes::<T, L>(errors, o, &mut result.b_out);
+    result
+}
+
+/// Adam for a [`ReadoutNet`], with global gradient-norm clipping; the update follows
+/// [`crate::Adam`] and is computed in `f64`, then rounded to `T`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadoutAdam {
+    config: AdamConfig,
+    step_count: usize,
+    m: Vec<Vec<f64>>,
+    v: Vec<Vec<f64>>,
+}
+
+impl ReadoutAdam {
+    /// Creates zero moments shaped like the parameters of `net`.
+    ///
+    /// # Errors
+    /// Any error of [`AdamConfig::validate`].
+    pub fn new<T: Real>(config: AdamConfig, net: &ReadoutNet<T>) -> Result<ReadoutAdam, Error> {
+        config.validate()?;
+        let sizes = [
+            net.w.len(),
+            net.u.len(),
+            net.b.len(),
+            net.w_out.len(),
+            net.b_out.len(),
+        ];
+        Ok(ReadoutAdam {
+            config,
+            step_count: 0,
+            m: sizes.iter().map(|&s| vec![0.0; s]).collect(),
+            v: sizes.iter().map(|&s| vec![0.0; s]).collect(),
+        })
+    }
+
+    /// Number of steps taken.
+    pub fn step_count(&self) -> usize {
+        self.step_count
+    }
+
+    /// Clips the gradient to the global norm `clip_norm`, updates the moments and `net`.
+    ///
+    /// The step is atomic: on error neither `net` nor the optimiser changes.
+    ///
+    /// # Errors
+    /// [`Error::Diverged`], with `iteration` = the step count, naming the first parameter
+    /// whose gradient or updated value is non-finite; [`Error::ShapeMismatch`] if the
+    /// gradient does not fit.
+    pub fn step<T: Real>(
+        &mut self,
+        net: &mut ReadoutNet<T>,
+        gradient: &ReadoutGradient<T>,
+    ) -> Result<(), Error> {
+        let names = ["w", "u", "b", "w_out", "b_out"];
+        let grads: [&[T]; 5] = [
+            gradient.w.as_slice().unwrap_or(&[]),
+            gradient.u.as_slice().unwrap_or(&[]),
+            gradient.b.as_slice().unwrap_or(&[]),
+            gradient.w_out.as_slice().unwrap_or(&[]),
+            gradient.b_out.as_slice().unwrap_or(&[]),
+        ];
+        for ((name, g), m) in names.iter().zip(&grads).zip(&self.m) {
+            if g.len() != m.len() {
+                return Err(Error::shape(
+                    format!("gradient.{name}"),
+                    format!("{} entries in standard layout", m.len()),
+                    &[g.len()],
+                ));
+            }
+        }
+        let diverged = |parameter: &str| Error::Diverged {
+            iteration: self.step_count,
+            parameter: parameter.into(),
+        };
+        for (name, g) in names.iter().zip(&grads) {
+            if g.iter().any(|v| !v.is_finite()) {
+                return Err(diverged(name));
+            }
+        }
+
+        // Global norm, scaled by the largest entry before squaring so it cannot overflow.
+        let largest = grads
+            .iter()
+            .flat_map(|g| g.iter())
+            .fold(0.0f64, |a, v| a.max(v.to_f64().abs()));
+        let norm = if largest > 0.0 {
+            let sum: f64 = grads
+                .iter()
+                .flat_map(|g| g.iter())
+                .map(|v| (v.to_f64() / largest).powi(2))
+                .sum();
+            largest * sum.sqrt()
+        } else {
+            0.0
+        };
+        let clip = if norm > self.config.clip_norm {
+            self.config.clip_norm / norm
+        } else {
+            1.0
+        };
+
+        let c = &self.config;
+        let k = i32::try_from(self.step_count + 1).unwrap_or(i32::MAX);
+        let step_size = c.learning_rate / (1.0 - c.beta1.powi(k));
+        let second_correction = 1.0 / (1.0 - c.beta2.powi(k));
+        let mut updated = net.clone();
+        let mut m = self.m.clone();
+        let mut v = self.v.clone();
+        let params: [&mut [T]; 5] = [
+            updated.w.as_slice_mut().expect("standard layout"),
+            updated.u.as_slice_mut().expect("standard layout"),
+            updated.b.as_slice_mut().expect("standard layout"),
+            updated.w_out.as_slice_mut().expect("standard layout"),
+            updated.b_out.as_slice_mut().expect("standard layout"),
+        ];
+        for ((((name, p), g), m), v) in names
+            .iter()
+            .zip(params)
+            .zip(&grads)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
+            for (((p, &g), m), v) in p.iter_mut().zip(g.iter()).zip(m).zip(v) {
+                let g = g.to_f64() * clip;
+                *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+                *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+                let value =
+                    p.to_f64() - step_size * *m / ((*v * second_correction).sqrt() + c.epsilon);
+                *p = T::from_f64(value);
+                if !p.is_finite() {
+                    return Err(diverged(name));
+                }
+            }
+        }
+        *net = updated;
+        self.m = m;
+        self.v = v;
+        self.step_count += 1;
+        Ok(())
+    }
+}

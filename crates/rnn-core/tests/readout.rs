@@ -1,0 +1,205 @@
+//! The read-out network: gradient against central differences, agreement of f32 with f64,
+//! bit-identical training for 1, 2 and 8 threads, and divergence errors.
+
+use ndarray::{Array3, ArrayView3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rnn_core::{AdamConfig, Error, ReadoutAdam, ReadoutGradient, ReadoutNet};
+
+/// A batch of random inputs in [-1, 1] and targets in [-0.5, 0.5].
+fn random_batch(seed: u64, n_steps: usize, batch: usize) -> (Array3<f64>, Array3<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let inputs = Array3::from_shape_simple_fn((n_steps, batch, 2), || rng.random_range(-1.0..1.0));
+    let targets = Array3::from_shape_simple_fn((n_steps, batch, 2), || rng.random_range(-0.5..0.5));
+    (inputs, targets)
+}
+
+fn network(seed: u64, n: usize) -> ReadoutNet<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut net = ReadoutNet::new_using(n, 2, 2, 0.2, 2.0, &mut rng).unwrap();
+    net.b.mapv_inplace(|_| rng.random_range(-0.5..0.5));
+    net.b_out.mapv_inplace(|_| rng.random_range(-0.5..0.5));
+    net
+}
+
+fn loss(net: &ReadoutNet<f64>, inputs: ArrayView3<f64>, targets: ArrayView3<f64>) -> f64 {
+    net.loss_and_gradient(inputs, targets).unwrap().0
+}
+
+#[test]
+fn gradient_matches_central_differences() {
+    // h = 1e-5 on losses of order 0.1-1 over 25 steps: truncation h^2 |L'''| / 6 and
+    // rounding about 1e-16 / 1e-5 are both near 1e-11, so 1e-7 relative error with a floor
+    // of 1e-4 on the scale leaves a wide margin. A batch of 11 trials fills one chunk of 8
+    // and a padded chunk of 3, so padding is covered.
+    let h = 1e-5;
+    let (inputs, targets) = random_batch(5, 25, 11);
+    let net = network(4, 5);
+    let (_, gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    type Entry = fn(&mut ReadoutNet<f64>) -> &mut [f64];
+    type GradientEntry = fn(&ReadoutGradient<f64>) -> &[f64];
+    let parameters: [(&str, Entry, GradientEntry); 5] = [
+        (
+            "w",
+            |n| n.w.as_slice_mut().unwrap(),
+            |g| g.w.as_slice().unwrap(),
+        ),
+        (
+            "u",
+            |n| n.u.as_slice_mut().unwrap(),
+            |g| g.u.as_slice().unwrap(),
+        ),
+        (
+            "b",
+            |n| n.b.as_slice_mut().unwrap(),
+            |g| g.b.as_slice().unwrap(),
+        ),
+        (
+            "w_out",
+            |n| n.w_out.as_slice_mut().unwrap(),
+            |g| g.w_out.as_slice().unwrap(),
+        ),
+        (
+            "b_out",
+            |n| n.b_out.as_slice_mut().unwrap(),
+            |g| g.b_out.as_slice().unwrap(),
+        ),
+    ];
+    for (name, entries, gradient_entries) in parameters {
+        let exact = gradient_entries(&gradient);
+        for (k, &bptt) in exact.iter().enumerate() {
+            let mut plus = net.clone();
+            entries(&mut plus)[k] += h;
+            let mut minus = net.clone();
+            entries(&mut minus)[k] -= h;
+            let fd = (loss(&plus, inputs.view(), targets.view())
+                - loss(&minus, inputs.view(), targets.view()))
+                / (2.0 * h);
+            let error = (bptt - fd).abs() / fd.abs().max(1e-4);
+            assert!(error < 1e-7, "{name}[{k}]: bptt {bptt:e}, fd {fd:e}");
+        }
+    }
+}
+
+#[test]
+fn f32_agrees_with_f64() {
+    // f32 rounding (6e-8) grows over 40 steps of a contracting map to about 1e-5 relative.
+    let (inputs, targets) = random_batch(7, 40, 20);
+    let net = network(6, 12);
+    let (loss_64, gradient_64) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let net_32: ReadoutNet<f32> = net.to_precision();
+    let (loss_32, gradient_32) = net_32
+        .loss_and_gradient(
+            inputs.mapv(|v| v as f32).view(),
+            targets.mapv(|v| v as f32).view(),
+        )
+        .unwrap();
+    assert!(((loss_32 - loss_64) / loss_64).abs() < 1e-5);
+    let scale = gradient_64.w.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    for (g32, g64) in gradient_32.w.iter().zip(&gradient_64.w) {
+        assert!(
+            (f64::from(*g32) - g64).abs() < 1e-4 * scale,
+            "{g32} vs {g64}"
+        );
+    }
+}
+
+/// Trains for a few steps on a pool of `threads` threads and returns the weights.
+fn train_on_threads<T: rnn_core::Real>(threads: usize) -> ReadoutNet<T> {
+    let (inputs, targets) = random_batch(9, 30, 37);
+    let inputs = inputs.mapv(T::from_f64);
+    let targets = targets.mapv(T::from_f64);
+    let mut net: ReadoutNet<T> = network(8, 9).to_precision();
+    let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        for _ in 0..5 {
+            let (_, gradient) = net
+                .loss_and_gradient(inputs.view(), targets.view())
+                .unwrap();
+            adam.step(&mut net, &gradient).unwrap();
+        }
+    });
+    net
+}
+
+#[test]
+fn training_bit_identical_across_threads() {
+    let bits = |net: &ReadoutNet<f64>| net.w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let one = train_on_threads::<f64>(1);
+    for threads in [2, 8] {
+        let many = train_on_threads::<f64>(threads);
+        assert_eq!(bits(&one), bits(&many), "{threads} threads");
+        assert_eq!(one, many, "{threads} threads");
+    }
+    let one = train_on_threads::<f32>(1);
+    for threads in [2, 8] {
+        assert_eq!(one, train_on_threads::<f32>(threads), "{threads} threads");
+    }
+}
+
+#[test]
+fn non_finite_gradient_leaves_weights() {
+    let mut net = network(10, 4);
+    let (inputs, targets) = random_batch(11, 10, 3);
+    let (_, mut gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
+    adam.step(&mut net, &gradient).unwrap();
+    let before = net.clone();
+    gradient.w_out[[1, 2]] = f64::NAN;
+    let err = adam.step(&mut net, &gradient).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Diverged {
+            iteration: 1,
+            parameter: "w_out".into()
+        }
+    );
+    assert_eq!(net, before);
+    assert_eq!(adam.step_count(), 1);
+}
+
+#[test]
+fn clipping_survives_overflowing_norm() {
+    // Entries of 1e300 square to infinity; the norm scaled by the largest entry does not,
+    // so the step is clipped to norm 1 and Adam's first step moves each entry by lr.
+    let mut net = network(12, 3);
+    let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
+    let (_, mut gradient) = net
+        .loss_and_gradient(
+            random_batch(1, 5, 2).0.view(),
+            random_batch(1, 5, 2).1.view(),
+        )
+        .unwrap();
+    gradient.w.fill(1e300);
+    let before = net.clone();
+    adam.step(&mut net, &gradient).unwrap();
+    let moved = before.w[[0, 0]] - net.w[[0, 0]];
+    // Nine equal entries of w clip to 1/3 each. Adam's first step moves an entry by
+    // lr |g| / (|g| + eps) = 2e-3 (1 - 3e-8), so within 1e-10 of lr.
+    assert!((moved - 2e-3).abs() < 1e-10, "moved {moved}");
+}
+
+#[test]
+fn wrong_shapes_are_rejected() {
+    let net = network(13, 3);
+    let (inputs, targets) = random_batch(2, 5, 2);
+    let err = net
+        .loss_and_gradient(inputs.view(), targets.slice(ndarray::s![.., .., ..1]))
+        .unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { ref name, .. } if name == "targets"));
+    let empty = Array3::zeros((0, 2, 2));
+    let err = net
+        .loss_and_gradient(empty.view(), empty.view())
+        .unwrap_err();
+    assert_eq!(err, Error::EmptyBatch);
+}
