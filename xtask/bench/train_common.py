@@ -34,7 +34,7 @@ def parse_args(tool_help):
     parser.add_argument("--threads", type=int, default=1, help="threads (0: the tool's default)")
     parser.add_argument("--precision", choices=["f32", "f64"], default="f32")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
-    parser.add_argument("--target-loss", type=float, help="train until the loss is below this")
+    parser.add_argument("--target-loss", type=float, help="train until the loss is at or below this")
     parser.add_argument("--max-iters", type=int, default=2000, help="limit with --target-loss")
     args = parser.parse_args()
     if args.iters < 1 or args.max_iters < 1:
@@ -74,8 +74,8 @@ def run_iterations(args, step):
     """Runs `step(i) -> loss` and returns the result fields shared by every peer.
 
     Without --target-loss it runs --iters iterations and times each. With it, it runs until the
-    loss of an iteration (computed before that iteration's update) is below the target, or
-    --max-iters iterations.
+    loss of an iteration (computed before that iteration's update) is at or below the target,
+    or --max-iters iterations.
     """
     times_ms = []
     losses = []
@@ -90,7 +90,7 @@ def run_iterations(args, step):
         losses.append(loss)
         if not np.isfinite(loss):
             raise SystemExit(f"loss became {loss} at iteration {i}")
-        if args.target_loss is not None and loss < args.target_loss:
+        if args.target_loss is not None and loss <= args.target_loss:
             iters_to_target = i + 1
             time_to_target_s = time.perf_counter() - started
             break

@@ -6,8 +6,9 @@ P populations of M leaky integrate-and-fire neurons, all-to-all (self-connection
 
 A spike of neuron j adds w_ij to s of neuron i after a delay of 2 ms. The neuron spikes when
 v >= 20, resets to 0 and is held there for 2 ms. The weight from neuron j of population b onto
-neuron i of population a is Wpop[a, b] / M * (1 + 0.2 xi_ij), Wpop ~ N(0, 4^2), xi_ij ~ N(0, 1);
-the drive I_bg ~ U[20.5, 28] and the initial potential ~ U[0, 20] are drawn per neuron.
+neuron i of population a is Wpop[a, b] / M * (1 + 0.2 xi_ij), with Wpop ~ N(0, 4^2) and
+xi_ij ~ N(0, 1). The drive I_bg ~ U[20.5, 28] and the initial potential ~ U[0, 20] are drawn
+per neuron.
 
 The harness writes Wpop, I_bg and the initial potentials into a JSON file (`--network`) so that
 every tool simulates the same network; each peer draws xi itself from `--seed` with numpy (a new

@@ -111,7 +111,7 @@ pub fn run(options: &SimOptions, context: &BenchContext, machine: &Value) -> Res
             "seed": options.seed,
             "iaf_sim_threads": options.threads,
             "uniform_fast_path": options.uniform_fast_path,
-            "same_network_as_peers": takes_network,
+            "network_file_passed": takes_network,
         },
         "runs": runs,
         "skipped": skips,
@@ -138,8 +138,8 @@ fn common_args(options: &SimOptions, m: usize, threads: usize) -> Vec<String> {
     ]
 }
 
-/// Returns whether our example accepts `--network FILE`, the network file the peers read;
-/// without it the example draws its own network from the seed.
+/// Returns whether our example accepts `--network FILE`, the network file the peers read.
+/// Without it the example draws the network from the seed, in the order of [`write_network`].
 fn example_takes_network(binary: &Path) -> bool {
     Command::new(binary)
         .arg("--help")
