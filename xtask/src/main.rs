@@ -1,6 +1,8 @@
 //! Project automation: `cargo xtask reproduce` runs the whole pipeline for each task.
 
+mod bench;
 mod memory;
+mod pyenv;
 mod reference;
 mod report;
 mod spiking;
@@ -76,6 +78,12 @@ enum Command {
         /// Artifact file written by `reproduce`.
         file: PathBuf,
     },
+    /// Times iaf-sim and rnn-core against Brian2, NEST, PyTorch and numpy in one run (needs
+    /// the network to install the Python peers under target/bench-venv).
+    Bench(bench::BenchArgs),
+    /// Simulates a small converted-style network in iaf-sim and in Brian2 and exits non-zero
+    /// when the population rates disagree beyond their statistical error.
+    CrosscheckBrian2(bench::crosscheck::CrosscheckArgs),
     /// Writes the built-in default configurations into a folder.
     WriteConfigs {
         /// Target folder.
@@ -198,6 +206,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Inspect { file } => inspect::inspect(&file),
+        Command::Bench(args) => bench::run(args),
+        Command::CrosscheckBrian2(args) => bench::crosscheck::run(args),
         Command::WriteConfigs { out, format } => {
             let formats = match format {
                 ConfigFormat::Json => vec![config::Format::Json],
