@@ -94,6 +94,27 @@ pub fn inspect(path: &Path) -> Result<()> {
                 psths.len()
             );
         }
+        crate::nest::record::KIND => {
+            let record: crate::nest::record::ConversionRecord =
+                artifact::decode(&bytes, crate::nest::record::KIND).with_context(decode_error)?;
+            let c = &record.conversion;
+            println!(
+                "conversion {}: {} units of {} neurons, g = {}, mu_0 = {}, f_max = {} Hz",
+                record.label,
+                record.rnn.n_units(),
+                c.n_neurons,
+                c.g,
+                c.mu_0,
+                c.f_max_hz
+            );
+            println!(
+                "conditions: {}, trials per condition: {}, conversion seed {}, trial seed {}",
+                record.inputs.len(),
+                record.n_trials,
+                record.conversion_seed,
+                record.trial_seed
+            );
+        }
         other => bail!("unknown artifact kind {other:?} in {}", path.display()),
     }
     Ok(())
