@@ -123,6 +123,29 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             )?;
             describe_rnn(&mut out, &checkpoint.rnn)?;
         }
+        crate::record::KIND => {
+            let record: crate::record::ConversionRecord =
+                artifact::decode(bytes, crate::record::KIND).with_context(decode_error)?;
+            let c = &record.conversion;
+            writeln!(
+                out,
+                "conversion {}: {} units of {} neurons, g = {}, mu_0 = {}, f_max = {} Hz",
+                record.label,
+                record.rnn.n_units(),
+                c.n_neurons,
+                c.g,
+                c.mu_0,
+                c.f_max_hz
+            )?;
+            writeln!(
+                out,
+                "conditions: {}, trials per condition: {}, conversion seed {}, trial seed {}",
+                record.inputs.len(),
+                record.n_trials,
+                record.conversion_seed,
+                record.trial_seed
+            )?;
+        }
         other => bail!("unknown artifact kind {other:?}"),
     }
     Ok(out)

@@ -12,5 +12,6 @@ pub mod artifact;
 pub mod config;
 pub mod inspect;
 pub mod interrupt;
+pub mod record;
 pub mod status;
 pub mod training;

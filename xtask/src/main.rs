@@ -2,6 +2,7 @@
 
 mod bench;
 mod memory;
+mod nest;
 mod pyenv;
 mod reference;
 mod report;
@@ -31,6 +32,51 @@ enum Task {
     Memory,
     Wrist,
     All,
+}
+
+/// Network of an earlier `reproduce` run to export to NEST.
+#[derive(clap::Args)]
+struct NestSource {
+    /// Task whose network is exported.
+    #[arg(long, value_enum)]
+    task: NestTask,
+    /// Conversion to export (default: `calibrated` for memory, `phi` for wrist).
+    #[arg(long)]
+    conversion: Option<String>,
+    /// Output folder of the `reproduce` run.
+    #[arg(long, default_value = "target/reproduce")]
+    from: PathBuf,
+}
+
+impl NestSource {
+    fn label(&self) -> String {
+        self.conversion
+            .clone()
+            .unwrap_or_else(|| self.task.default_conversion().to_string())
+    }
+}
+
+/// Task of a NEST export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum NestTask {
+    Memory,
+    Wrist,
+}
+
+impl NestTask {
+    fn name(self) -> &'static str {
+        match self {
+            NestTask::Memory => "memory",
+            NestTask::Wrist => "wrist",
+        }
+    }
+
+    fn default_conversion(self) -> &'static str {
+        match self {
+            NestTask::Memory => "calibrated",
+            NestTask::Wrist => "phi",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -84,6 +130,38 @@ enum Command {
     /// Simulates a small converted-style network in iaf-sim and in Brian2 and exits non-zero
     /// when the population rates disagree beyond their statistical error.
     CrosscheckBrian2(bench::crosscheck::CrosscheckArgs),
+    /// Writes a converted network of an earlier `reproduce` run as a PyNEST script with its
+    /// data files.
+    ExportNest {
+        #[command(flatten)]
+        source: NestSource,
+        /// Folder for the script and its data files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Exports a network, runs it in NEST (installed into target/bench-venv/nest) and compares
+    /// its rates and validation metrics with this project's simulator; exits non-zero when they
+    /// disagree beyond their statistical error.
+    CrosscheckNest {
+        #[command(flatten)]
+        source: NestSource,
+        /// Folder for the export, NEST's spikes and the comparison.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Trials per condition on each simulator (default: those of the reproduction).
+        #[arg(long)]
+        trials: Option<usize>,
+        /// Threads NEST uses.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Seed of NEST's random numbers and of the bootstrap.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Comma-separated condition indices to run (default: all; for memory one per test
+        /// cue value).
+        #[arg(long, value_delimiter = ',')]
+        conditions: Option<Vec<usize>>,
+    },
     /// Writes the built-in default configurations into a folder.
     WriteConfigs {
         /// Target folder.
@@ -208,6 +286,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect { file } => inspect::inspect(&file),
         Command::Bench(args) => bench::run(args),
         Command::CrosscheckBrian2(args) => bench::crosscheck::run(args),
+        Command::ExportNest { source, out } => {
+            let NestSource { task, from, .. } = &source;
+            nest::export::export(task.name(), &source.label(), from, &out)?;
+            Ok(())
+        }
+        Command::CrosscheckNest {
+            source,
+            out,
+            trials,
+            threads,
+            seed,
+            conditions,
+        } => {
+            let (task, label) = (source.task, source.label());
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("target/nest/{}", task.name())));
+            let settings = nest::crosscheck::Settings {
+                trials,
+                threads,
+                seed,
+                conditions,
+            };
+            if !nest::crosscheck::crosscheck(task.name(), &label, &source.from, &out, &settings)? {
+                bail!("NEST and this simulator disagree beyond their statistical error; see the table above");
+            }
+            Ok(())
+        }
         Command::WriteConfigs { out, format } => {
             let formats = match format {
                 ConfigFormat::Json => vec![config::Format::Json],

@@ -20,6 +20,7 @@ use serde_json::json;
 use tasks_memory::MemoryTaskParams;
 use tracing::info;
 
+use crate::nest::record::{ConversionRecord, OutputWindow};
 use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
 use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
 use crate::{artifact, status};
@@ -318,6 +319,22 @@ fn simulate_and_validate(
         conversion = label,
         max_output_error_first_second, "memory output compared"
     );
+    ConversionRecord {
+        label: label.to_string(),
+        rnn: rnn.clone(),
+        conversion: conversion.clone(),
+        conversion_seed: stream_seed(seed, 0),
+        inputs: reference.inputs.clone(),
+        continuous: reference.traces.clone(),
+        n_trials: config.n_trials,
+        trial_seed: stream_seed(seed, 1),
+        output_window: Some(OutputWindow {
+            unit: output,
+            rows: first + 1..last + 1,
+            bin_steps,
+        }),
+    }
+    .save(out_dir)?;
     Ok(SpikingEval {
         runs,
         max_output_error_first_second,

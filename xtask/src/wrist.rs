@@ -16,6 +16,7 @@ use serde_json::json;
 use tasks_wrist::{architecture, UnitGroup, WristMetrics, WristTaskParams};
 use tracing::info;
 
+use crate::nest::record::ConversionRecord;
 use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
 use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
 use crate::{artifact, status};
@@ -318,6 +319,18 @@ fn convert_and_simulate(
         label,
         out_dir,
     )?;
+    ConversionRecord {
+        label: label.to_string(),
+        rnn: net.rnn.clone(),
+        conversion: conversion.clone(),
+        conversion_seed: stream_seed(seed, 0),
+        inputs: vec![test_trial.inputs.clone()],
+        continuous: vec![net.trace.clone()],
+        n_trials: config.n_trials,
+        trial_seed: stream_seed(seed, 1),
+        output_window: None,
+    }
+    .save(out_dir)?;
     let mn_nrmse = motoneuron_template_nrmse(&runs.mean_readouts[0], &test_trial.targets)?;
     let mn_nrmse_continuous = motoneuron_template_nrmse(&net.trace, &test_trial.targets)?;
     info!(

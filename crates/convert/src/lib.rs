@@ -22,6 +22,7 @@ pub mod activation;
 pub mod fi;
 pub mod fit;
 pub mod metrics;
+pub mod nest;
 pub mod network;
 pub mod optimize;
 pub mod seeds;

@@ -143,7 +143,7 @@ pub fn run_trial(
     })
 }
 
-fn check_inputs(converted: &Converted, inputs: ArrayView2<f64>) -> Result<(), Error> {
+pub(crate) fn check_inputs(converted: &Converted, inputs: ArrayView2<f64>) -> Result<(), Error> {
     let n_inputs = converted.rnn.n_inputs();
     if inputs.ncols() != n_inputs {
         return Err(Error::Shape(format!(
