@@ -2,10 +2,14 @@
 
 mod artifact;
 mod inspect;
+mod manifest;
 mod memory;
+mod npy;
 mod reference;
+mod replay;
 mod report;
 mod spiking;
+mod sweep;
 mod training;
 mod wrist;
 
@@ -71,6 +75,22 @@ enum Command {
         /// Artifact file written by `reproduce`.
         file: PathBuf,
     },
+    /// Reruns the run recorded in a manifest into a fresh folder and checks that every file
+    /// is identical; exits non-zero and names the files that differ.
+    Replay {
+        /// `manifest.json` of a task folder written by `reproduce`.
+        manifest: PathBuf,
+        /// Folder for the replay (default `target/replay/<task>-<UTC time>`); its task
+        /// folder must be missing or empty.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Converts and simulates one trained network at several population sizes and seeds and
+    /// plots the agreement against the population size.
+    Sweep(sweep::SweepArgs),
     /// Writes the built-in default configurations into a folder as JSON.
     WriteConfigs {
         /// Target folder.
@@ -106,52 +126,33 @@ fn run(cli: Cli) -> Result<()> {
             reuse_trained,
             threads,
         } => {
-            training::REUSE_TRAINED.store(reuse_trained, std::sync::atomic::Ordering::Relaxed);
-            if let Some(n) = threads {
-                if n == 0 || n > 1024 {
-                    bail!("invalid --threads {n}: give a count from 1 to 1024");
-                }
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build_global()
-                    .context("failed to start the thread pool")?;
-            }
+            set_threads(threads)?;
             if config.is_some() && task == Task::All {
                 bail!("--config applies to one task: add --task memory or --task wrist");
             }
             let started = Instant::now();
             let mut all_passed = true;
+            let mut configs = Vec::new();
             if matches!(task, Task::Memory | Task::All) {
-                let memory_config = match &config {
-                    Some(path) if task == Task::Memory => load_config(path)?,
-                    _ if quick => memory::MemoryConfig::quick(),
-                    _ => memory::MemoryConfig::full(),
-                };
-                info!(quick, seed, out = %out.display(), "memory reproduction started");
-                let (summary, passed) = memory::reproduce(&memory_config, seed, &out)?;
-                report::write_report(&out.join("memory"), "memory")?;
-                report_task("memory", &summary, passed);
-                all_passed &= passed;
-                finish_reference(
-                    "memory",
-                    &summary,
-                    write_reference.as_deref(),
-                    check_reference.as_deref(),
-                )?;
+                configs.push(task_config(Task::Memory, quick, config.as_deref())?);
             }
             if matches!(task, Task::Wrist | Task::All) {
-                let wrist_config = match &config {
-                    Some(path) if task == Task::Wrist => load_config(path)?,
-                    _ if quick => wrist::WristConfig::quick(),
-                    _ => wrist::WristConfig::full(),
+                configs.push(task_config(Task::Wrist, quick, config.as_deref())?);
+            }
+            for (task_config, config_source) in configs {
+                let settings = manifest::RunSettings {
+                    seed,
+                    quick,
+                    config_source,
+                    reuse_trained,
+                    threads,
                 };
-                info!(quick, seed, out = %out.display(), "wrist reproduction started");
-                let (summary, passed) = wrist::reproduce(&wrist_config, seed, &out)?;
-                report::write_report(&out.join("wrist"), "wrist")?;
-                report_task("wrist", &summary, passed);
+                let (summary, passed) = manifest::run_task(&task_config, &settings, &out)?;
+                let name = task_config.task();
+                report_task(name, &summary, passed);
                 all_passed &= passed;
                 finish_reference(
-                    "wrist",
+                    name,
                     &summary,
                     write_reference.as_deref(),
                     check_reference.as_deref(),
@@ -167,6 +168,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Inspect { file } => inspect::inspect(&file),
+        Command::Replay {
+            manifest,
+            out,
+            threads,
+        } => {
+            set_threads(threads)?;
+            replay::replay(&manifest, out, threads)
+        }
+        Command::Sweep(args) => {
+            set_threads(args.threads)?;
+            sweep::sweep(&args)
+        }
         Command::WriteConfigs { out } => {
             write_config(&out.join("memory.json"), &memory::MemoryConfig::full())?;
             write_config(
@@ -178,6 +191,46 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Sizes the global thread pool; `None` keeps one thread per core.
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 || n > 1024 {
+            bail!("invalid --threads {n}: give a count from 1 to 1024");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("failed to start the thread pool")?;
+    }
+    Ok(())
+}
+
+/// Returns the configuration of `task` (`Memory` or `Wrist`) and where it came from: the file
+/// `config`, else the built-in quick or full defaults.
+fn task_config(
+    task: Task,
+    quick: bool,
+    config: Option<&Path>,
+) -> Result<(manifest::TaskConfig, String)> {
+    let source = match (config, quick) {
+        (Some(path), _) => path.display().to_string(),
+        (None, true) => "built-in quick".to_string(),
+        (None, false) => "built-in full".to_string(),
+    };
+    let task_config = match (task, config) {
+        (Task::Memory, Some(path)) => manifest::TaskConfig::Memory(load_config(path)?),
+        (Task::Memory, None) if quick => {
+            manifest::TaskConfig::Memory(memory::MemoryConfig::quick())
+        }
+        (Task::Memory, None) => manifest::TaskConfig::Memory(memory::MemoryConfig::full()),
+        (Task::Wrist, Some(path)) => manifest::TaskConfig::Wrist(load_config(path)?),
+        (Task::Wrist, None) if quick => manifest::TaskConfig::Wrist(wrist::WristConfig::quick()),
+        (Task::Wrist, None) => manifest::TaskConfig::Wrist(wrist::WristConfig::full()),
+        (Task::All, _) => bail!("choose one task: memory or wrist"),
+    };
+    Ok((task_config, source))
 }
 
 /// Writes or checks the reference summary of a quick run of `task`.

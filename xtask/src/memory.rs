@@ -680,3 +680,61 @@ pub fn reproduce(
     )?;
     Ok((summary, passed))
 }
+
+/// The calibrated network and f-I fit of a finished memory run, with its continuous test
+/// runs: what a population-size sweep converts again at each size.
+pub struct SweepBase {
+    rnn: Rnn,
+    fit: FitResult,
+    reference: ContinuousEval,
+}
+
+/// Loads `rnn_calibrated.bin` and `fit.bin` from `task_dir` and runs the continuous net on
+/// the test cue values.
+pub fn sweep_base(config: &MemoryConfig, task_dir: &Path) -> Result<SweepBase> {
+    let rnn: Rnn = artifact::load(&task_dir.join("rnn_calibrated.bin"), "rnn")?;
+    let fit: FitResult = artifact::load(&task_dir.join("fit.bin"), "f-I fit")?;
+    let reference = evaluate(&rnn, &config.task)?;
+    Ok(SweepBase {
+        rnn,
+        fit,
+        reference,
+    })
+}
+
+/// Converts the calibrated network with `n_neurons` per population, runs `n_trials` trials
+/// per cue value with `seed` and returns the agreement and the output error over the first
+/// second of the delay. Spike files go to `scratch_dir`.
+pub fn sweep_point(
+    config: &MemoryConfig,
+    base: &SweepBase,
+    n_neurons: usize,
+    n_trials: usize,
+    seed: u64,
+    scratch_dir: &Path,
+) -> Result<crate::sweep::PointMeasure> {
+    let conversion = ConversionParams {
+        n_neurons,
+        g: base.fit.g,
+        mu_0: base.fit.mu_0,
+        f_max_hz: base.fit.f_max_hz,
+        ..config.conversion.clone()
+    };
+    let config = MemoryConfig {
+        n_trials,
+        ..config.clone()
+    };
+    let eval = simulate_and_validate(
+        &base.rnn,
+        &base.reference,
+        &conversion,
+        &config,
+        seed,
+        "sweep",
+        scratch_dir,
+    )?;
+    Ok(crate::sweep::PointMeasure::of(
+        &eval.runs,
+        eval.max_output_error_first_second,
+    ))
+}

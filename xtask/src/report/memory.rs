@@ -124,15 +124,15 @@ const CONVERSIONS: [Conversion; 2] = [
 ];
 
 /// Continuous traces of every unit, one matrix `(n_rows, n_units)` per cue value.
-struct CueTraces {
-    cues: Vec<f64>,
-    dt_ms: f64,
-    traces: Vec<Array2<f64>>,
+pub(crate) struct CueTraces {
+    pub cues: Vec<f64>,
+    pub dt_ms: f64,
+    pub traces: Vec<Array2<f64>>,
 }
 
 /// Reads a `continuous_*.csv` file (columns `cue`, `t_ms`, `y_<unit>`), splitting it where
 /// the cue value changes.
-fn read_cue_traces(table: &Table) -> Result<CueTraces> {
+pub(crate) fn read_cue_traces(table: &Table) -> Result<CueTraces> {
     let cue_column = table.column("cue")?;
     let all = table.unit_matrix("y_")?;
     let (_, dt_ms) = super::time_axis(table)?;
