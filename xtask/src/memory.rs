@@ -548,18 +548,24 @@ pub fn reproduce(
             for cue in tasks_memory::test_cue_values() {
                 h.push(format!("continuous_{cue}"));
                 h.push(format!("spiking_{cue}"));
+                h.push(format!("target_{cue}"));
             }
             h.join(",")
         },
         (0..n_rows).map(|row| {
-            let mut cells = vec![row as f64 * task.dt_ms];
-            for (c, m) in calibrated_eval
+            // The target is the cue value from cue offset on, NaN before it.
+            let t_ms = row as f64 * task.dt_ms;
+            let in_delay = t_ms >= task.baseline_ms + task.cue_ms;
+            let mut cells = vec![t_ms];
+            for ((c, m), cue) in calibrated_eval
                 .traces
                 .iter()
                 .zip(&calibrated_spiking.runs.mean_readouts)
+                .zip(tasks_memory::test_cue_values())
             {
                 cells.push(c[[row, output]]);
                 cells.push(m[[row, output]]);
+                cells.push(if in_delay { cue } else { f64::NAN });
             }
             cells
         }),

@@ -276,6 +276,17 @@ fn agreement_table(page: &mut Page, rows: &[UnitRow]) {
             ]
         })
         .collect();
+    let undefined: Vec<String> = rows
+        .iter()
+        .filter(|row| row.numbers.pearson_r.is_none())
+        .map(|row| format!("{} ({})", row.unit, row.role))
+        .collect();
+    if !undefined.is_empty() {
+        page.paragraph(&format!(
+            "Units where r is undefined (a constant trace), left out of the medians: {}.",
+            undefined.join(", ")
+        ));
+    }
     let silent = format!("silent (< {})", agreement::SILENT_BELOW);
     let saturated = format!("saturated (> {})", agreement::SATURATED_ABOVE);
     page.table(

@@ -336,6 +336,29 @@ fn write_traces_csv(
     artifact::write_atomic(path, text.as_bytes())
 }
 
+/// Writes the motoneuron templates of the test trial: row `n` of the targets is the state
+/// after step `n`, at `t = (n + 1) * dt_ms`.
+fn write_templates_csv(path: &Path, config: &WristConfig) -> Result<()> {
+    let targets = tasks_wrist::test_trial(&config.task)?.targets;
+    let pools: Vec<usize> = UnitGroup::MnFlexor
+        .units()
+        .chain(UnitGroup::MnExtensor.units())
+        .collect();
+    let mut text = String::from("t_ms");
+    for unit in &pools {
+        text.push_str(&format!(",template_{unit}"));
+    }
+    text.push('\n');
+    for (row_idx, row) in targets.outer_iter().enumerate() {
+        text.push_str(&format!("{}", (row_idx + 1) as f64 * config.task.dt_ms));
+        for &unit in &pools {
+            text.push_str(&format!(",{}", row[unit]));
+        }
+        text.push('\n');
+    }
+    artifact::write_atomic(path, text.as_bytes())
+}
+
 /// Runs the wrist reproduction into `out_dir/wrist`; returns the summary and whether every
 /// threshold passed.
 pub fn reproduce(
@@ -441,6 +464,7 @@ pub fn reproduce(
     timings.insert("spiking_s".into(), json!(started.elapsed().as_secs_f64()));
     write_psth_csv(&out_dir.join("psth_phi.csv"), &spiking)?;
     write_psth_csv(&out_dir.join("psth_control.csv"), &control_spiking)?;
+    write_templates_csv(&out_dir.join("templates.csv"), config)?;
     write_traces_csv(
         &out_dir.join("traces_phi.csv"),
         &method_b.trace,
