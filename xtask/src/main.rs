@@ -1,12 +1,16 @@
 //! Project automation: `cargo xtask reproduce` runs the whole pipeline for each task.
 
 mod bench;
+mod manifest;
 mod memory;
 mod nest;
+mod npy;
 mod pyenv;
 mod reference;
+mod replay;
 mod report;
 mod spiking;
+mod sweep;
 mod wrist;
 
 use xtask::{artifact, config, inspect, interrupt, status, training};
@@ -162,6 +166,22 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         conditions: Option<Vec<usize>>,
     },
+    /// Reruns the run recorded in a manifest into a fresh folder and checks that every file
+    /// is identical; exits non-zero and names the files that differ.
+    Replay {
+        /// `manifest.json` of a task folder written by `reproduce`.
+        manifest: PathBuf,
+        /// Folder for the replay (default `target/replay/<task>-<UTC time>`); its task
+        /// folder must be missing or empty.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Converts and simulates one trained network at several population sizes and seeds and
+    /// plots the agreement against the population size.
+    Sweep(sweep::SweepArgs),
     /// Writes the built-in default configurations into a folder.
     WriteConfigs {
         /// Target folder.
@@ -216,58 +236,36 @@ fn run(cli: Cli) -> Result<()> {
             training::REUSE_TRAINED.store(reuse_trained, std::sync::atomic::Ordering::Relaxed);
             training::RESUME.store(resume, std::sync::atomic::Ordering::Relaxed);
             artifact::set_run_seed(seed);
-            if let Some(n) = threads {
-                if n == 0 || n > 1024 {
-                    bail!("invalid --threads {n}: give a count from 1 to 1024");
-                }
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build_global()
-                    .context("failed to start the thread pool")?;
-            }
+            set_threads(threads)?;
             if config.is_some() && task == Task::All {
                 bail!("--config applies to one task: add --task memory or --task wrist");
             }
             // Load and check every configuration before any stage runs.
-            let memory_config = match &config {
-                Some(path) if task == Task::Memory => Some(load_memory_config(path)?),
-                _ if task == Task::Wrist => None,
-                _ if quick => Some(memory::MemoryConfig::quick()),
-                _ => Some(memory::MemoryConfig::full()),
-            };
-            let wrist_config = match &config {
-                Some(path) if task == Task::Wrist => Some(load_wrist_config(path)?),
-                _ if task == Task::Memory => None,
-                _ if quick => Some(wrist::WristConfig::quick()),
-                _ => Some(wrist::WristConfig::full()),
-            };
+            let mut configs = Vec::new();
+            if matches!(task, Task::Memory | Task::All) {
+                configs.push(task_config(Task::Memory, quick, config.as_deref())?);
+            }
+            if matches!(task, Task::Wrist | Task::All) {
+                configs.push(task_config(Task::Wrist, quick, config.as_deref())?);
+            }
             interrupt::install_handler()?;
             let started = Instant::now();
             let mut all_passed = true;
-            if let Some(memory_config) = memory_config {
-                info!(quick, seed, out = %out.display(), "memory reproduction started");
-                let run = memory::reproduce(&memory_config, seed, &out);
-                let (summary, passed) = record_failure(run, &out, "memory", seed)?;
-                report::write_report(&out.join("memory"), "memory")?;
-                report_task("memory", &summary, passed);
+            for (task_config, config_source) in configs {
+                let settings = manifest::RunSettings {
+                    seed,
+                    quick,
+                    config_source,
+                    reuse_trained,
+                    threads,
+                };
+                let name = task_config.task();
+                let run = manifest::run_task(&task_config, &settings, &out);
+                let (summary, passed) = record_failure(run, &out, name, seed)?;
+                report_task(name, &summary, passed);
                 all_passed &= passed;
                 finish_reference(
-                    "memory",
-                    &summary,
-                    passed,
-                    write_reference.as_deref(),
-                    check_reference.as_deref(),
-                )?;
-            }
-            if let Some(wrist_config) = wrist_config {
-                info!(quick, seed, out = %out.display(), "wrist reproduction started");
-                let run = wrist::reproduce(&wrist_config, seed, &out);
-                let (summary, passed) = record_failure(run, &out, "wrist", seed)?;
-                report::write_report(&out.join("wrist"), "wrist")?;
-                report_task("wrist", &summary, passed);
-                all_passed &= passed;
-                finish_reference(
-                    "wrist",
+                    name,
                     &summary,
                     passed,
                     write_reference.as_deref(),
@@ -312,6 +310,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Replay {
+            manifest,
+            out,
+            threads,
+        } => {
+            set_threads(threads)?;
+            replay::replay(&manifest, out, threads)
+        }
+        Command::Sweep(args) => {
+            set_threads(args.threads)?;
+            sweep::sweep(&args)
+        }
         Command::WriteConfigs { out, format } => {
             let formats = match format {
                 ConfigFormat::Json => vec![config::Format::Json],
@@ -348,6 +358,46 @@ fn record_failure<T>(run: Result<T>, out: &Path, task: &str, seed: u64) -> Resul
             error!(task, error = %format!("{write_err:#}"), "failed to record the failure in summary.json");
         }
     })
+}
+
+/// Sizes the global thread pool; `None` keeps one thread per core.
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 || n > 1024 {
+            bail!("invalid --threads {n}: give a count from 1 to 1024");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("failed to start the thread pool")?;
+    }
+    Ok(())
+}
+
+/// Returns the configuration of `task` (`Memory` or `Wrist`) and where it came from: the file
+/// `config`, else the built-in quick or full defaults.
+fn task_config(
+    task: Task,
+    quick: bool,
+    config: Option<&Path>,
+) -> Result<(manifest::TaskConfig, String)> {
+    let source = match (config, quick) {
+        (Some(path), _) => path.display().to_string(),
+        (None, true) => "built-in quick".to_string(),
+        (None, false) => "built-in full".to_string(),
+    };
+    let task_config = match (task, config) {
+        (Task::Memory, Some(path)) => manifest::TaskConfig::Memory(load_memory_config(path)?),
+        (Task::Memory, None) if quick => {
+            manifest::TaskConfig::Memory(memory::MemoryConfig::quick())
+        }
+        (Task::Memory, None) => manifest::TaskConfig::Memory(memory::MemoryConfig::full()),
+        (Task::Wrist, Some(path)) => manifest::TaskConfig::Wrist(load_wrist_config(path)?),
+        (Task::Wrist, None) if quick => manifest::TaskConfig::Wrist(wrist::WristConfig::quick()),
+        (Task::Wrist, None) => manifest::TaskConfig::Wrist(wrist::WristConfig::full()),
+        (Task::All, _) => bail!("choose one task: memory or wrist"),
+    };
+    Ok((task_config, source))
 }
 
 /// Writes or checks the reference summary of a quick run of `task`; a run that failed an

@@ -610,18 +610,24 @@ pub fn reproduce(
             for cue in tasks_memory::test_cue_values() {
                 h.push(format!("continuous_{cue}"));
                 h.push(format!("spiking_{cue}"));
+                h.push(format!("target_{cue}"));
             }
             h.join(",")
         },
         (0..n_rows).map(|row| {
-            let mut cells = vec![row as f64 * task.dt_ms];
-            for (c, m) in calibrated_eval
+            // The target is the cue value from cue offset on, NaN before it.
+            let t_ms = row as f64 * task.dt_ms;
+            let in_delay = t_ms >= task.baseline_ms + task.cue_ms;
+            let mut cells = vec![t_ms];
+            for ((c, m), cue) in calibrated_eval
                 .traces
                 .iter()
                 .zip(&calibrated_spiking.runs.mean_readouts)
+                .zip(tasks_memory::test_cue_values())
             {
                 cells.push(c[[row, output]]);
                 cells.push(m[[row, output]]);
+                cells.push(if in_delay { cue } else { f64::NAN });
             }
             cells
         }),
@@ -741,4 +747,62 @@ pub fn reproduce(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     Ok((summary, passed))
+}
+
+/// The calibrated network and f-I fit of a finished memory run, with its continuous test
+/// runs: what a population-size sweep converts again at each size.
+pub struct SweepBase {
+    rnn: Rnn,
+    fit: FitResult,
+    reference: ContinuousEval,
+}
+
+/// Loads `rnn_calibrated.bin` and `fit.bin` from `task_dir` and runs the continuous net on
+/// the test cue values.
+pub fn sweep_base(config: &MemoryConfig, task_dir: &Path) -> Result<SweepBase> {
+    let rnn: Rnn = artifact::load(&task_dir.join("rnn_calibrated.bin"), "rnn")?;
+    let fit: FitResult = artifact::load(&task_dir.join("fit.bin"), "f-I fit")?;
+    let reference = evaluate(&rnn, &config.task)?;
+    Ok(SweepBase {
+        rnn,
+        fit,
+        reference,
+    })
+}
+
+/// Converts the calibrated network with `n_neurons` per population, runs `n_trials` trials
+/// per cue value with `seed` and returns the agreement and the output error over the first
+/// second of the delay. Spike files go to `scratch_dir`.
+pub fn sweep_point(
+    config: &MemoryConfig,
+    base: &SweepBase,
+    n_neurons: usize,
+    n_trials: usize,
+    seed: u64,
+    scratch_dir: &Path,
+) -> Result<crate::sweep::PointMeasure> {
+    let conversion = ConversionParams {
+        n_neurons,
+        g: base.fit.g,
+        mu_0: base.fit.mu_0,
+        f_max_hz: base.fit.f_max_hz,
+        ..config.conversion.clone()
+    };
+    let config = MemoryConfig {
+        n_trials,
+        ..config.clone()
+    };
+    let eval = simulate_and_validate(
+        &base.rnn,
+        &base.reference,
+        &conversion,
+        &config,
+        seed,
+        "sweep",
+        scratch_dir,
+    )?;
+    Ok(crate::sweep::PointMeasure::of(
+        &eval.runs,
+        eval.max_output_error_first_second,
+    ))
 }

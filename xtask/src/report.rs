@@ -8,10 +8,10 @@
 //! needs it.
 
 mod agreement;
-mod data;
-mod html;
+pub(crate) mod data;
+pub(crate) mod html;
 mod memory;
-mod plots;
+pub(crate) mod plots;
 mod wrist;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use tracing::info;
 use crate::artifact;
 use agreement::UnitRow;
 use html::{Cell, Page, Status};
+pub(crate) use memory::{read_cue_traces, CueTraces};
 use ndarray::Array2;
 use plots::{GridFigure, Panel, Series};
 use plotters::style::RGBColor;
@@ -104,8 +105,13 @@ impl Report {
     /// Appends the run's outcome and failure list.
     fn outcome(&mut self) {
         let seed = data::value_at(&self.summary, "seed").map_or("?".to_string(), Value::to_string);
-        self.page
-            .paragraph(&format!("Folder: {}. Seed: {seed}.", self.dir.display()));
+        // The folder path is left out so that a replay into another folder writes the same
+        // page.
+        self.page.paragraph(&format!(
+            "Seed: {seed}. manifest.json in this folder records the configuration, the source \
+             version and the SHA-256 of every file; `cargo xtask replay manifest.json` reruns \
+             the run and checks them."
+        ));
         let passed = data::value_at(&self.summary, "passed").and_then(Value::as_bool);
         let failures = data::failures(&self.summary);
         match passed {
@@ -270,6 +276,17 @@ fn agreement_table(page: &mut Page, rows: &[UnitRow]) {
             ]
         })
         .collect();
+    let undefined: Vec<String> = rows
+        .iter()
+        .filter(|row| row.numbers.pearson_r.is_none())
+        .map(|row| format!("{} ({})", row.unit, row.role))
+        .collect();
+    if !undefined.is_empty() {
+        page.paragraph(&format!(
+            "Units where r is undefined (a constant trace), left out of the medians: {}.",
+            undefined.join(", ")
+        ));
+    }
     let silent = format!("silent (< {})", agreement::SILENT_BELOW);
     let saturated = format!("saturated (> {})", agreement::SATURATED_ABOVE);
     page.table(
@@ -466,7 +483,7 @@ fn unit_grid(title: &str, pairs: &[TracePair], roles: &[String], dt_ms: f64) -> 
 }
 
 /// Time axis of a trace table: the `t_ms` column and its step.
-fn time_axis(table: &data::Table) -> Result<(Vec<f64>, f64)> {
+pub(crate) fn time_axis(table: &data::Table) -> Result<(Vec<f64>, f64)> {
     let t_ms = table.column("t_ms")?.to_vec();
     let dt_ms = match t_ms.as_slice() {
         [first, second, ..] if second > first => second - first,

@@ -281,7 +281,8 @@ fn motoneuron_template_nrmse(trace: &Array2<f64>, targets: &Array2<f64>) -> Resu
 
 fn convert_and_simulate(
     config: &WristConfig,
-    net: &TrainedNet,
+    rnn: &Rnn,
+    trace: &Array2<f64>,
     table: &ActivationTable,
     seed: u64,
     label: &str,
@@ -298,7 +299,7 @@ fn convert_and_simulate(
         ..config.conversion.clone()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 0));
-    let converted = convert::convert(&net.rnn, &conversion, &mut rng)?;
+    let converted = convert::convert(rnn, &conversion, &mut rng)?;
     // ISI CV over each hold from step + 300 ms on, where the rates are steady.
     let timeline = tasks_wrist::WristTimeline::new(task, &tasks_wrist::test_holds_ms(task))?;
     let substeps = converted.substeps as u64;
@@ -312,7 +313,7 @@ fn convert_and_simulate(
     let runs = simulate_conditions(
         &converted,
         std::slice::from_ref(&test_trial.inputs),
-        std::slice::from_ref(&net.trace),
+        std::slice::from_ref(trace),
         config.n_trials,
         stream_seed(seed, 1),
         &cv_windows,
@@ -321,18 +322,18 @@ fn convert_and_simulate(
     )?;
     ConversionRecord {
         label: label.to_string(),
-        rnn: net.rnn.clone(),
+        rnn: rnn.clone(),
         conversion: conversion.clone(),
         conversion_seed: stream_seed(seed, 0),
         inputs: vec![test_trial.inputs.clone()],
-        continuous: vec![net.trace.clone()],
+        continuous: vec![trace.clone()],
         n_trials: config.n_trials,
         trial_seed: stream_seed(seed, 1),
         output_window: None,
     }
     .save(out_dir)?;
     let mn_nrmse = motoneuron_template_nrmse(&runs.mean_readouts[0], &test_trial.targets)?;
-    let mn_nrmse_continuous = motoneuron_template_nrmse(&net.trace, &test_trial.targets)?;
+    let mn_nrmse_continuous = motoneuron_template_nrmse(trace, &test_trial.targets)?;
     info!(
         conversion = label,
         mn_nrmse, mn_nrmse_continuous, "motoneuron pools compared with templates"
@@ -360,6 +361,29 @@ fn write_traces_csv(
         text.push_str(&format!("{}", row_idx as f64 * dt_ms));
         for (a, b) in c.iter().zip(s.iter()) {
             text.push_str(&format!(",{a},{b}"));
+        }
+        text.push('\n');
+    }
+    artifact::write_atomic(path, text.as_bytes())
+}
+
+/// Writes the motoneuron templates of the test trial: row `n` of the targets is the state
+/// after step `n`, at `t = (n + 1) * dt_ms`.
+fn write_templates_csv(path: &Path, config: &WristConfig) -> Result<()> {
+    let targets = tasks_wrist::test_trial(&config.task)?.targets;
+    let pools: Vec<usize> = UnitGroup::MnFlexor
+        .units()
+        .chain(UnitGroup::MnExtensor.units())
+        .collect();
+    let mut text = String::from("t_ms");
+    for unit in &pools {
+        text.push_str(&format!(",template_{unit}"));
+    }
+    text.push('\n');
+    for (row_idx, row) in targets.outer_iter().enumerate() {
+        text.push_str(&format!("{}", (row_idx + 1) as f64 * config.task.dt_ms));
+        for &unit in &pools {
+            text.push_str(&format!(",{}", row[unit]));
         }
         text.push('\n');
     }
@@ -455,7 +479,8 @@ pub fn reproduce(
     let started = Instant::now();
     let (spiking, mn_nrmse, mn_nrmse_continuous) = convert_and_simulate(
         config,
-        &method_b,
+        &method_b.rnn,
+        &method_b.trace,
         &table,
         stream_seed(seed, 4),
         "phi",
@@ -463,7 +488,8 @@ pub fn reproduce(
     )?;
     let (control_spiking, control_mn_nrmse, control_mn_nrmse_continuous) = convert_and_simulate(
         config,
-        &control,
+        &control.rnn,
+        &control.trace,
         &table,
         stream_seed(seed, 5),
         "control",
@@ -472,6 +498,7 @@ pub fn reproduce(
     timings.insert("spiking_s".into(), json!(started.elapsed().as_secs_f64()));
     write_psth_csv(&out_dir.join("psth_phi.csv"), &spiking)?;
     write_psth_csv(&out_dir.join("psth_control.csv"), &control_spiking)?;
+    write_templates_csv(&out_dir.join("templates.csv"), config)?;
     write_traces_csv(
         &out_dir.join("traces_phi.csv"),
         &method_b.trace,
@@ -579,4 +606,49 @@ pub fn reproduce(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     Ok((summary, passed))
+}
+
+/// The method (b) network and activation table of a finished wrist run, with its continuous
+/// test trace: what a population-size sweep converts again at each size.
+pub struct SweepBase {
+    rnn: Rnn,
+    table: ActivationTable,
+    trace: Array2<f64>,
+}
+
+/// Loads `rnn_phi.bin` and `activation.bin` from `task_dir` and runs the continuous net on
+/// the test trial.
+pub fn sweep_base(config: &WristConfig, task_dir: &Path) -> Result<SweepBase> {
+    let rnn: Rnn = artifact::load(&task_dir.join("rnn_phi.bin"), "rnn")?;
+    let table: ActivationTable =
+        artifact::load(&task_dir.join("activation.bin"), "activation table")?;
+    let test_trial = tasks_wrist::test_trial(&config.task)?;
+    let trace = rnn.simulate(test_trial.inputs.view())?;
+    Ok(SweepBase { rnn, table, trace })
+}
+
+/// Converts the method (b) network with `n_neurons` per population, runs `n_trials` test
+/// trials with `seed` and returns the agreement and the motoneuron template NRMSE. Spike
+/// files go to `scratch_dir`.
+pub fn sweep_point(
+    config: &WristConfig,
+    base: &SweepBase,
+    n_neurons: usize,
+    n_trials: usize,
+    seed: u64,
+    scratch_dir: &Path,
+) -> Result<crate::sweep::PointMeasure> {
+    let mut config = config.clone();
+    config.conversion.n_neurons = n_neurons;
+    config.n_trials = n_trials;
+    let (runs, mn_nrmse, _) = convert_and_simulate(
+        &config,
+        &base.rnn,
+        &base.trace,
+        &base.table,
+        seed,
+        "sweep",
+        scratch_dir,
+    )?;
+    Ok(crate::sweep::PointMeasure::of(&runs, mn_nrmse))
 }

@@ -124,15 +124,15 @@ const CONVERSIONS: [Conversion; 2] = [
 ];
 
 /// Continuous traces of every unit, one matrix `(n_rows, n_units)` per cue value.
-struct CueTraces {
-    cues: Vec<f64>,
-    dt_ms: f64,
-    traces: Vec<Array2<f64>>,
+pub(crate) struct CueTraces {
+    pub cues: Vec<f64>,
+    pub dt_ms: f64,
+    pub traces: Vec<Array2<f64>>,
 }
 
 /// Reads a `continuous_*.csv` file (columns `cue`, `t_ms`, `y_<unit>`), splitting it where
 /// the cue value changes.
-fn read_cue_traces(table: &Table) -> Result<CueTraces> {
+pub(crate) fn read_cue_traces(table: &Table) -> Result<CueTraces> {
     let cue_column = table.column("cue")?;
     let all = table.unit_matrix("y_")?;
     let (_, dt_ms) = super::time_axis(table)?;
@@ -292,7 +292,17 @@ fn output_figure(report: &mut Report) -> Result<()> {
             points(continuous),
         ));
         series.push(Series::line("", plots::lighten(color), 1, points(spiking)));
+        // Older folders have no target columns.
+        if let Ok(target) = table.column(&format!("target_{cue}")) {
+            series.push(Series::dashed("", color, 1, points(target)));
+        }
     }
+    series.push(Series::dashed(
+        "target: the cue value over the delay (dashed)",
+        plots::GRAY,
+        1,
+        Vec::new(),
+    ));
     series.extend(super::style_legend(INK, plots::GRAY));
 
     let figure = GridFigure {
@@ -309,9 +319,10 @@ fn output_figure(report: &mut Report) -> Result<()> {
     };
 
     let caption = "Output unit of the calibrated net for each test cue value: the continuous \
-                   activity (thick) and the trial-averaged read-out of the converted spiking \
-                   network (thin, same colour), whose population rate is divided by f_max \
-                   (output_traces.csv).";
+                   activity (thick), the trial-averaged read-out of the converted spiking \
+                   network (thin, same colour), whose population rate is divided by f_max, and \
+                   the target, the cue value held from cue offset to the end of the delay \
+                   (dashed); output_traces.csv.";
     report.figure("memory_output", caption, |path| {
         plots::draw_grid(path, &figure)
     })

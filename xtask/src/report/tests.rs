@@ -206,6 +206,11 @@ fn memory_report_from_synthetic_folder() {
         n("0.0 %"),
     ];
     assert!(html.contains(&unit_1.concat()), "{}", tables(&html));
+    assert!(
+        html.contains("Units where r is undefined (a constant trace), left out of the medians: 1 (unclassified)."),
+        "{}",
+        tables(&html)
+    );
     // The plain conversion's files are absent and noted.
     assert!(html.contains("continuous_logistic.csv is not in this folder"));
     assert!(html.contains("data:image/png;base64,"));

@@ -255,7 +255,21 @@ fn phi_figure(report: &mut Report) -> Result<()> {
     report.figure("phi", &caption, |path| plots::draw_grid(path, &figure))
 }
 
+/// Builds the template of `unit` as a thick grey line, empty when there is none.
+fn template_series(templates: Option<&Table>, unit: usize) -> Series {
+    let points = templates
+        .and_then(|table| {
+            let t_ms = table.column("t_ms").ok()?;
+            let y = table.column(&format!("template_{unit}")).ok()?;
+            Some(t_ms.iter().copied().zip(y.iter().copied()).collect())
+        })
+        .unwrap_or_default();
+    Series::line("template", plots::lighten(plots::GRAY), 5, points)
+}
+
 fn pools_figure(report: &mut Report, phi: &NetTraces, control: &NetTraces) -> Result<()> {
+    // Templates (t_ms, template_<unit>) of the test trial; older folders lack the file.
+    let templates = data::read_optional(&report.path("templates.csv"), Table::read)?;
     let roles = unit_roles(phi.continuous.ncols());
     let pools: Vec<usize> = UnitGroup::MnFlexor
         .units()
@@ -274,6 +288,7 @@ fn pools_figure(report: &mut Report, phi: &NetTraces, control: &NetTraces) -> Re
         .map(|&unit| Panel {
             title: format!("unit {unit} ({})", roles[unit]),
             series: vec![
+                template_series(templates.as_ref(), unit),
                 Series::line(
                     "method (b): continuous",
                     PALETTE[0],
@@ -311,9 +326,13 @@ fn pools_figure(report: &mut Report, phi: &NetTraces, control: &NetTraces) -> Re
         panels,
     };
     let caption = "Flexor (top) and extensor (bottom) motoneuron pools on the test trial: the \
+                   template the nets were trained to (thick grey, templates.csv), the \
                    continuous activity of each net and the trial-averaged read-out of its \
                    spiking network (population rate filtered with the unit's time constant, \
                    divided by f_max); traces_phi.csv and traces_control.csv.";
+    if templates.is_none() {
+        report.missing("templates.csv", "the templates in the motoneuron figure");
+    }
     report.figure("motoneuron_pools", caption, |path| {
         plots::draw_grid(path, &figure)
     })
