@@ -588,6 +588,13 @@ mod validation_tests {
             "transition_weight": |c: &mut MemoryConfig, v| c.task.transition_weight = v => [-1.0, NAN];
             "transition_end_after_cue_offset_ms": |c: &mut MemoryConfig, v| c.task.transition_end_after_cue_offset_ms = v => [-1.0, NAN];
             "hidden_activity_weight": |c: &mut MemoryConfig, v| c.task.hidden_activity_weight = v => [-1.0, INF];
+            "distractor_probability": |c: &mut MemoryConfig, v| c.task.distractor_probability = v => [-0.1, 1.5, NAN];
+            "distractor_hold_min_ms": |c: &mut MemoryConfig, v| c.task.distractor_hold_min_ms = v => [0.0, 0.5];
+            "distractor_hold_max_ms": |c: &mut MemoryConfig, v| c.task.distractor_hold_max_ms = v => [100.0, INF];
+            "conversion.dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [5.0, 0.3];
+            "synaptic delay": |c: &mut MemoryConfig, v| c.conversion.delay_ms = v => [1e6];
+            "conversion.n_neurons": |c: &mut MemoryConfig, v| c.conversion.n_neurons = v => [1_000_000_000];
+            "n_trials": |c: &mut MemoryConfig, v| c.n_trials = v => [1_000_000_000];
             "v_threshold": |c: &mut MemoryConfig, v| c.conversion.neuron.v_threshold = v => [-1.0, NAN];
             "training.iterations": |c: &mut MemoryConfig, v| c.training.iterations = v => [0];
             "training.batch_size": |c: &mut MemoryConfig, v| c.training.batch_size = v => [0];

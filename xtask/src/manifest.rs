@@ -345,6 +345,8 @@ pub fn run_task(
     let started_utc = now_utc();
     let started = Instant::now();
     training::REUSE_TRAINED.store(settings.reuse_trained, std::sync::atomic::Ordering::Relaxed);
+    // Artifact headers carry the run seed, so a replay or sweep must record it as well.
+    artifact::set_run_seed(settings.seed);
     info!(task, quick = settings.quick, seed = settings.seed, out = %out_root.display(), "reproduction started");
     let (summary, passed) = match config {
         TaskConfig::Memory(c) => memory::reproduce(c, settings.seed, out_root)?,

@@ -174,6 +174,7 @@ impl MemoryConfig {
                 .with_context(|| format!("invalid conversion.neuron for {name} = {dt_ms}"))?;
         }
         crate::training::check_count("n_trials", self.n_trials, "spiking trials per cue value")?;
+        crate::spiking::check_spiking_settings(&self.conversion, self.task.dt_ms, self.n_trials)?;
         crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()
     }

@@ -207,3 +207,48 @@ pub fn simulate_conditions(
         mean_isi_cv,
     })
 }
+
+/// Longest synaptic delay a configuration may ask for, in ms.
+const MAX_DELAY_MS: f64 = 1000.0;
+/// Most neurons per population a configuration may ask for.
+const MAX_NEURONS_PER_POPULATION: usize = 100_000;
+/// Most spiking trials per condition a configuration may ask for.
+const MAX_TRIALS: usize = 10_000;
+
+/// Checks the conversion settings that only the spiking stage would otherwise reject, so that
+/// a bad value stops the run before training: the simulation step must divide the continuous
+/// step, and delays, population sizes and trial counts must stay within what one machine runs.
+pub fn check_spiking_settings(
+    conversion: &convert::ConversionParams,
+    continuous_dt_ms: f64,
+    n_trials: usize,
+) -> Result<()> {
+    let ratio = continuous_dt_ms / conversion.dt_ms;
+    if !(ratio >= 1.0 && (ratio - ratio.round()).abs() < 1e-9) {
+        anyhow::bail!(
+            "invalid conversion.dt_ms = {}: the continuous step of {continuous_dt_ms} ms must be a whole multiple of it (for example {})",
+            conversion.dt_ms,
+            continuous_dt_ms / 10.0
+        );
+    }
+    let target_delays = conversion.target_delay_ms.iter().flatten();
+    for delay in std::iter::once(&conversion.delay_ms).chain(target_delays) {
+        if *delay > MAX_DELAY_MS {
+            anyhow::bail!(
+                "invalid synaptic delay {delay} ms in conversion: give at most {MAX_DELAY_MS} ms"
+            );
+        }
+    }
+    if conversion.n_neurons > MAX_NEURONS_PER_POPULATION {
+        anyhow::bail!(
+            "invalid conversion.n_neurons = {}: give at most {MAX_NEURONS_PER_POPULATION} neurons per population",
+            conversion.n_neurons
+        );
+    }
+    if n_trials > MAX_TRIALS {
+        anyhow::bail!(
+            "invalid n_trials = {n_trials}: give at most {MAX_TRIALS} trials per condition"
+        );
+    }
+    Ok(())
+}
