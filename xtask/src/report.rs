@@ -140,8 +140,15 @@ impl Report {
                 let value = data::value_at(&self.summary, row.path);
                 let failure_prefix = format!("{}:", row.failure_name.unwrap_or(row.path));
                 let failed = failures.iter().any(|f| f.starts_with(&failure_prefix));
+                let switched_off = row.gated_by.is_some_and(|flag| {
+                    matches!(
+                        data::value_at(&self.summary, flag),
+                        Some(Value::Bool(false))
+                    )
+                });
                 let status = match (failed, row.gate, value) {
                     (true, ..) => Status::Fail,
+                    _ if switched_off => Status::Info,
                     (false, Gate::Checked, Some(_)) => Status::Pass,
                     (false, Gate::WhenTrue, Some(Value::Bool(true))) => Status::Pass,
                     _ => Status::Info,
@@ -181,6 +188,9 @@ struct SummaryRow {
     gate: Gate,
     /// Name the failure messages start with, when it differs from `path`.
     failure_name: Option<&'static str>,
+    /// Dotted path of a configuration flag that switches the check on; `false` there means
+    /// the entry was not checked in this run.
+    gated_by: Option<&'static str>,
 }
 
 impl SummaryRow {
@@ -190,6 +200,19 @@ impl SummaryRow {
             meaning,
             gate: Gate::Checked,
             failure_name: None,
+            gated_by: None,
+        }
+    }
+
+    /// A check that runs only when the flag at `flag_path` in `summary.json` is true.
+    const fn checked_if(
+        path: &'static str,
+        meaning: &'static str,
+        flag_path: &'static str,
+    ) -> SummaryRow {
+        SummaryRow {
+            gated_by: Some(flag_path),
+            ..SummaryRow::checked(path, meaning)
         }
     }
 
@@ -199,6 +222,7 @@ impl SummaryRow {
             meaning,
             gate: Gate::Info,
             failure_name: None,
+            gated_by: None,
         }
     }
 }

@@ -20,13 +20,15 @@ const SUMMARY_ROWS: [SummaryRow; 24] = [
         "continuous.max_error",
         "logistic net: max delay-period error",
     ),
-    SummaryRow::checked(
+    SummaryRow::checked_if(
         "continuous.sustained_units",
         "logistic net: sustained hidden units",
+        "thresholds.require_unit_types",
     ),
-    SummaryRow::checked(
+    SummaryRow::checked_if(
         "continuous.phasic_cue_units",
         "logistic net: phasic cue hidden units",
+        "thresholds.require_unit_types",
     ),
     SummaryRow::info(
         "continuous.held_values",
@@ -57,10 +59,15 @@ const SUMMARY_ROWS: [SummaryRow; 24] = [
         "calibrated.held_values",
         "calibrated net: output held per cue value",
     ),
-    SummaryRow::checked("plain.median_r", "plain conversion: median per-unit r"),
-    SummaryRow::checked(
+    SummaryRow::checked_if(
+        "plain.median_r",
+        "plain conversion: median per-unit r",
+        "thresholds.gate_plain_conversion",
+    ),
+    SummaryRow::checked_if(
         "plain.median_nrmse",
         "plain conversion: median per-unit NRMSE",
+        "thresholds.gate_plain_conversion",
     ),
     SummaryRow::info(
         "plain.max_output_error_first_second",

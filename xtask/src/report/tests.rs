@@ -154,7 +154,9 @@ fn memory_folder(dir: &Path) {
                 {"pearson_r": 0.99, "nrmse": 0.02, "rms_error": 0.01}
             ]
         },
-        "calibrated": {"unit_classes": [{"sustained": true}, {"sustained": false}]}
+        "calibrated": {"unit_classes": [{"sustained": true}, {"sustained": false}]},
+        "plain": {"median_r": 0.7, "median_nrmse": 0.3},
+        "thresholds": {"gate_plain_conversion": false, "require_unit_types": true}
     });
     write(dir, "summary.json", &summary.to_string());
 }
@@ -182,6 +184,14 @@ fn memory_report_from_synthetic_folder() {
         pass(),
     ];
     assert!(html.contains(&fit_max.concat()), "{}", tables(&html));
+    // The plain conversion is not gated in this run, so its r is neither pass nor fail.
+    let plain_r = [
+        t("plain.median_r"),
+        t("plain conversion: median per-unit r"),
+        n("0.7000"),
+        not_gated(),
+    ];
+    assert!(html.contains(&plain_r.concat()), "{}", tables(&html));
     // Unit 0: read-out 3 steps of 1 ms behind, identical there, so r = 1 at lag 3 ms.
     let unit_0 = [
         n("0"),

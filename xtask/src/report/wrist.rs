@@ -27,6 +27,7 @@ const SUMMARY_ROWS: [SummaryRow; 23] = [
         meaning: "method (b) net: every continuous criterion met (gated in full runs)",
         gate: Gate::WhenTrue,
         failure_name: Some("continuous"),
+        gated_by: None,
     },
     SummaryRow::info(
         "continuous.mn_template_nrmse",
