@@ -27,7 +27,7 @@ use crate::{artifact, memory, npy, report, training, wrist};
 pub const SCHEMA_VERSION: u32 = 1;
 /// File name of the manifest inside a task folder.
 pub const FILE_NAME: &str = "manifest.json";
-/// Key of `summary.json` that holds wall times and so differs between identical runs.
+/// Key of `summary.json` that contains wall times, so it differs between identical runs.
 const WALL_TIME_KEY: &str = "timings_s";
 
 /// Configuration of one task run.
@@ -50,7 +50,7 @@ impl TaskConfig {
     }
 }
 
-/// How a run was requested, beside its configuration.
+/// Run options given on the command line, beside the configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSettings {
@@ -58,7 +58,7 @@ pub struct RunSettings {
     pub seed: u64,
     /// Whether the built-in quick configuration was chosen.
     pub quick: bool,
-    /// Where the configuration came from: `built-in full`, `built-in quick` or a file path.
+    /// Source of the configuration: `built-in full`, `built-in quick` or a file path.
     pub config_source: String,
     /// Whether trained networks of an earlier run in the same folder were loaded.
     pub reuse_trained: bool,
@@ -433,7 +433,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// Whether every file is identical.
+    /// Returns whether every file is identical.
     pub fn identical(&self) -> bool {
         self.files.iter().all(|f| f.status == FileStatus::Identical)
     }

@@ -3,7 +3,7 @@
 //!
 //! Files are NPY format 1.0 (little-endian, C order) written by `ndarray-npy` into
 //! `<task>/npy/`. `npy/index.json` lists each file with its shape, dtype, meaning and units.
-//! The export reads what the pipeline wrote (CSV traces and binary artifacts), so it holds
+//! The export reads what the pipeline wrote (CSV traces and binary artifacts), so it contains
 //! the same numbers as those files.
 
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ pub struct IndexEntry {
     pub shape: Vec<usize>,
     /// NumPy dtype descriptor, for example `<f8`.
     pub dtype: &'static str,
-    /// What the array holds and how its axes are ordered.
+    /// Contents of the array and the order of its axes.
     pub meaning: String,
     /// Units of the values.
     pub units: String,

@@ -204,7 +204,7 @@ impl SummaryRow {
         }
     }
 
-    /// A check that runs only when the flag at `flag_path` in `summary.json` is true.
+    /// Returns a check that runs only when the flag at `flag_path` in `summary.json` is true.
     const fn checked_if(
         path: &'static str,
         meaning: &'static str,

@@ -208,16 +208,16 @@ pub fn simulate_conditions(
     })
 }
 
-/// Longest synaptic delay a configuration may ask for, in ms.
+/// Maximum synaptic delay of a configuration, in ms.
 const MAX_DELAY_MS: f64 = 1000.0;
-/// Most neurons per population a configuration may ask for.
+/// Maximum number of neurons per population.
 const MAX_NEURONS_PER_POPULATION: usize = 100_000;
-/// Most spiking trials per condition a configuration may ask for.
+/// Maximum number of spiking trials per condition.
 const MAX_TRIALS: usize = 10_000;
 
 /// Checks the conversion settings that only the spiking stage would otherwise reject, so that
-/// a bad value stops the run before training: the simulation step must divide the continuous
-/// step, and delays, population sizes and trial counts must stay within what one machine runs.
+/// a bad value stops the run before training. The simulation step must divide the continuous
+/// step, and delays, population sizes and trial counts must not exceed the limits above.
 pub fn check_spiking_settings(
     conversion: &convert::ConversionParams,
     continuous_dt_ms: f64,

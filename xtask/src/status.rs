@@ -3,8 +3,9 @@
 //!
 //! A task pipeline marks each stage as it starts, which overwrites `summary.json` with
 //! `"passed": false`, `"status": "incomplete"` and the stage. Even a killed run therefore
-//! leaves a summary that says it did not finish. When a stage returns an error, [`mark_failed`] records the error and the
-//! stage. A finished run replaces the file with its full summary.
+//! leaves a summary that marks it as unfinished. When a stage returns an error,
+//! [`mark_failed`] records the error and the stage. A finished run replaces the file with its
+//! full summary.
 
 use std::path::Path;
 

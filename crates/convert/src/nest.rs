@@ -579,7 +579,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn two_receptor_kernel_has_area_and_shape_of_original() {
+    fn two_receptor_kernel_matches_original() {
         // Rise 0.8 ms, decay 3.2 ms: the original kernel J c (e^{-t/3.2} - e^{-t/0.8}) with
         // c = 3.2 / 2.4 has area J 3.2 ms and starts at 0. The NEST form, integrated with the
         // trapezoid rule on 0..80 ms in 1e-4 ms steps (tail e^{-25} and rule error below 1e-8

@@ -1000,7 +1000,7 @@ impl SpinBarrier {
     fn wait(&self) {
         let generation = self.generation.load(Ordering::Acquire);
         if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n_threads {
-            // Nobody can arrive again before the generation changes, so the reset is safe.
+            // No thread can arrive again before the generation changes, so the reset is safe.
             self.arrived.store(0, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::Release);
             return;

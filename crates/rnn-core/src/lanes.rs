@@ -466,7 +466,8 @@ mod tests {
         logistic_lanes(&x, &mut value, &mut e);
         for lane in 0..6 {
             assert!((0.0..=1.0).contains(&value[lane]), "{}", x[lane]);
-            assert!(e[lane].is_finite() && e[lane] >= 0.0, "{}", x[lane]);
+            assert!(e[lane].is_finite(), "{}", x[lane]);
+            assert!(e[lane] >= 0.0, "{}", x[lane]);
         }
         assert_eq!(value[0], 1.0);
         assert!(value[1] < 1e-300);
@@ -475,7 +476,8 @@ mod tests {
         logistic_lanes(&x, &mut value, &mut e);
         for lane in 0..6 {
             assert!((0.0..=1.0).contains(&value[lane]), "{}", x[lane]);
-            assert!(e[lane].is_finite() && e[lane] >= 0.0, "{}", x[lane]);
+            assert!(e[lane].is_finite(), "{}", x[lane]);
+            assert!(e[lane] >= 0.0, "{}", x[lane]);
         }
     }
 

@@ -170,8 +170,8 @@ fn non_finite_gradient_leaves_weights() {
 
 #[test]
 fn clipping_survives_overflowing_norm() {
-    // Entries of 1e300 square to infinity; the norm scaled by the largest entry does not,
-    // so the step is clipped to norm 1 and Adam's first step moves each entry by lr.
+    // Entries of 1e300 square to infinity, but the norm scaled by the largest entry does not.
+    // The step is therefore clipped to norm 1, and Adam's first step moves each entry by lr.
     let mut net = network(12, 3);
     let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
     let (_, mut gradient) = net

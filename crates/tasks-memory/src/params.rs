@@ -24,7 +24,7 @@ use crate::Error;
 /// | `transition_end_after_cue_offset_ms` | 100 ms | end of the up-weighted window, after cue offset |
 /// | `hidden_activity_weight` | 0 | weight of the mean squared hidden activity outside the cue window |
 /// | `distractor_probability` | 0 | share of training trials whose cue channel carries distractor values outside the cue window |
-/// | `distractor_hold_min_ms`, `distractor_hold_max_ms` | 150, 600 ms | range of the time a distractor value holds |
+/// | `distractor_hold_min_ms`, `distractor_hold_max_ms` | 150, 600 ms | range of the time a distractor value lasts |
 ///
 /// Layout: inputs `[u1, u2]` (cue value, cue flag); units `0..n_hidden` are hidden and unit
 /// `n_hidden` is the output. Every duration must be a whole number of time steps.
@@ -72,14 +72,14 @@ pub struct MemoryTaskParams {
     /// the cue, as in sparse-activity regularisation of trained rate networks.
     pub hidden_activity_weight: f64,
     /// Probability that a sampled training trial carries distractors: outside the cue window
-    /// the cue channel `u1` holds random values from `U[0, cue_max]`, each for a time drawn
+    /// the cue channel `u1` carries random values from `U[0, cue_max]`, each for a time drawn
     /// from `[distractor_hold_min_ms, distractor_hold_max_ms]`, while the cue flag `u2` stays
     /// 0. The net must then take the cue value only while the flag is on, which gives it
     /// units that respond to the cue and nothing else. Test trials never carry distractors.
     pub distractor_probability: f64,
-    /// Shortest time a distractor value holds, in ms.
+    /// Minimum time a distractor value lasts, in ms.
     pub distractor_hold_min_ms: f64,
-    /// Longest time a distractor value holds, in ms.
+    /// Maximum time a distractor value lasts, in ms.
     pub distractor_hold_max_ms: f64,
 }
 

@@ -188,7 +188,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     #[test]
-    fn distractors_change_only_the_cue_channel_outside_the_cue() {
+    fn distractors_change_cue_channel_only() {
         let params = MemoryTaskParams {
             distractor_probability: 1.0,
             ..MemoryTaskParams::default()
@@ -201,7 +201,7 @@ mod tests {
         // Same cue value (the first draw), same targets and flag channel.
         assert_eq!(trial.targets, clean.targets);
         assert_eq!(trial.inputs.column(1), clean.inputs.column(1));
-        // Cue window (steps 200..300) untouched; outside it the channel holds values in
+        // Cue window (steps 200..300) untouched; outside it the channel carries values in
         // [0, cue_max] in runs of 150 to 600 steps, so at least 3 runs cover 1800 steps.
         assert_eq!(
             trial.inputs.slice(s![200..300, 0]),
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_distractor_probability_draws_nothing_more() {
+    fn no_distractors_draw_nothing_more() {
         let params = MemoryTaskParams::default();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         sample_cue_trial(&params, 1500.0, &mut rng).unwrap();
