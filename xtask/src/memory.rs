@@ -543,10 +543,16 @@ pub fn reproduce(
     status::begin_stage(&out_dir, "memory", seed, "calibrate")?;
     // Stage 4: calibration, fine-tuning with the fitted curve as activation.
     let started = Instant::now();
+    // Calibration fine-tunes on the test task: cue trials without distractors, whatever the
+    // first training used to shape its hidden units.
+    let calibration_task = MemoryTaskParams {
+        distractor_probability: 0.0,
+        ..task.clone()
+    };
     let mut calibrated = rnn.with_activation(phi_a);
     let calibration = train_memory_net(
         &mut calibrated,
-        task,
+        &calibration_task,
         &config.calibration,
         false,
         stream_seed(seed, 400),

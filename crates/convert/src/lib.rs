@@ -29,7 +29,7 @@ pub mod seeds;
 pub mod siegert;
 pub mod trials;
 
-pub use activation::{tabulate_activation, ActivationTable, TableConfig};
+pub use activation::{smooth_local_quadratic, tabulate_activation, ActivationTable, TableConfig};
 pub use fi::{measure_fi_curve, FiConfig};
 pub use fit::{fit_logistic, FitConfig, FitResult};
 pub use metrics::{pearson_r, unit_agreement, UnitAgreement};
