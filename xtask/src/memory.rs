@@ -272,6 +272,104 @@ fn train_memory_net(
 struct SpikingEval {
     runs: SpikingRuns,
     max_output_error_first_second: f64,
+    diagnostics: OutputDiagnostics,
+}
+
+/// Where the spiking output departs from the continuous one, per test cue value, and how far
+/// each population's rate is from the activation function at its own input.
+#[derive(Serialize)]
+struct OutputDiagnostics {
+    /// Test cue values, in the order of the per-cue lists.
+    cues: Vec<f64>,
+    /// Largest |spiking - continuous| output over the first second of the delay, per cue.
+    first_second_error: Vec<f64>,
+    /// Mean spiking - continuous output over that second, per cue.
+    first_second_mean_difference: Vec<f64>,
+    /// Least-squares slope of spiking - continuous output over the whole test delay from cue
+    /// offset + 100 ms, per cue, in activity per second.
+    drift_per_s: Vec<f64>,
+    /// Per population, the mean of `Phi(x) - r / f_max` over the delay bins of every test
+    /// cue, with `x = W yhat + b` from the mean read-outs (the delay has no input) and `r` the
+    /// mean population rate.
+    /// A line attractor drifts at about this value divided by `tau`, amplified by the loop,
+    /// so a few thousandths are enough to move a held value.
+    self_consistency_residual: Vec<f64>,
+}
+
+/// Computes [`OutputDiagnostics`] from the mean spiking runs of the test cues.
+fn output_diagnostics(
+    rnn: &Rnn,
+    task: &MemoryTaskParams,
+    continuous: &[Array2<f64>],
+    runs: &SpikingRuns,
+    f_max_hz: f64,
+) -> OutputDiagnostics {
+    let output = task.output_unit();
+    let delay_start = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
+    let second_end = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize;
+    let mut diagnostics = OutputDiagnostics {
+        cues: tasks_memory::test_cue_values().to_vec(),
+        first_second_error: Vec::new(),
+        first_second_mean_difference: Vec::new(),
+        drift_per_s: Vec::new(),
+        self_consistency_residual: vec![0.0; rnn.n_units()],
+    };
+    for (c, m) in continuous.iter().zip(&runs.mean_readouts) {
+        let n_rows = c.nrows().min(m.nrows());
+        let difference: Vec<f64> = (delay_start..n_rows)
+            .map(|row| m[[row, output]] - c[[row, output]])
+            .collect();
+        let second = &difference[..(second_end - delay_start).min(difference.len())];
+        diagnostics
+            .first_second_error
+            .push(second.iter().fold(0.0, |a: f64, d| a.max(d.abs())));
+        diagnostics
+            .first_second_mean_difference
+            .push(second.iter().sum::<f64>() / second.len().max(1) as f64);
+        // Slope of the difference against time in seconds.
+        let n = difference.len() as f64;
+        let t_mean = (n - 1.0) / 2.0;
+        let d_mean = difference.iter().sum::<f64>() / n;
+        let (mut covariance, mut variance) = (0.0, 0.0);
+        for (k, d) in difference.iter().enumerate() {
+            covariance += (k as f64 - t_mean) * (d - d_mean);
+            variance += (k as f64 - t_mean).powi(2);
+        }
+        let per_step = if variance > 0.0 {
+            covariance / variance
+        } else {
+            0.0
+        };
+        diagnostics.drift_per_s.push(per_step * 1000.0 / task.dt_ms);
+    }
+
+    // Self-consistency over 10 ms bins of the delay.
+    let bin_steps = (10.0 / task.dt_ms).round() as usize;
+    let first_bin = delay_start.div_ceil(bin_steps);
+    let mut n_bins_used = 0usize;
+    for (readout, psth) in runs.mean_readouts.iter().zip(&runs.mean_psths) {
+        let n_bins = psth
+            .nrows()
+            .min(readout.nrows().saturating_sub(1) / bin_steps);
+        for bin in first_bin..n_bins {
+            let rows = bin * bin_steps..(bin + 1) * bin_steps;
+            let yhat: Vec<f64> = (0..rnn.n_units())
+                .map(|j| rows.clone().map(|r| readout[[r, j]]).sum::<f64>() / bin_steps as f64)
+                .collect();
+            for (i, residual) in diagnostics.self_consistency_residual.iter_mut().enumerate() {
+                let x: f64 = (0..rnn.n_units())
+                    .map(|j| rnn.w[[i, j]] * yhat[j])
+                    .sum::<f64>()
+                    + rnn.b[i];
+                *residual += rnn.config.activation.value(x) - psth[[bin, i]] / f_max_hz;
+            }
+            n_bins_used += 1;
+        }
+    }
+    for residual in &mut diagnostics.self_consistency_residual {
+        *residual /= n_bins_used.max(1) as f64;
+    }
+    diagnostics
 }
 
 fn simulate_and_validate(
@@ -316,9 +414,12 @@ fn simulate_and_validate(
             max_output_error_first_second = max_output_error_first_second.max((a - b).abs());
         }
     }
+    let diagnostics = output_diagnostics(rnn, task, &reference.traces, &runs, conversion.f_max_hz);
     info!(
         conversion = label,
-        max_output_error_first_second, "memory output compared"
+        max_output_error_first_second,
+        drift_per_s = ?diagnostics.drift_per_s,
+        "memory output compared"
     );
     ConversionRecord {
         label: label.to_string(),
@@ -339,6 +440,7 @@ fn simulate_and_validate(
     Ok(SpikingEval {
         runs,
         max_output_error_first_second,
+        diagnostics,
     })
 }
 
@@ -707,6 +809,7 @@ pub fn reproduce(
     let agreement_json = |eval: &SpikingEval| {
         let mut value = json!(eval.runs.summary());
         value["max_output_error_first_second"] = json!(eval.max_output_error_first_second);
+        value["output_diagnostics"] = json!(eval.diagnostics);
         value
     };
     let mut spiking = agreement_json(&calibrated_spiking);
