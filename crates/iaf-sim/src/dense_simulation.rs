@@ -87,8 +87,8 @@ struct Block {
     spike_counts: Vec<u32>,
     /// Dense coupling: how to advance the block's neurons, in neuron order.
     advance_plan: Vec<Advance>,
-    /// Whether each neuron of the block fired in the current step (noiseless fast paths).
-    fired: Vec<bool>,
+    /// 1 for each neuron of the block that fired in the current step, else 0 (noiseless paths).
+    fired: Vec<u8>,
 }
 
 /// One step of a block-local range of neurons under dense coupling.
@@ -495,7 +495,7 @@ impl Block {
         let per_population = if dense { 0 } else { n_populations };
         Block {
             advance_plan,
-            fired: vec![false; neurons.len()],
+            fired: vec![0; neurons.len()],
             neurons,
             ring: vec![0.0; n_slots * ring_width],
             segments,
@@ -967,7 +967,7 @@ impl PopulationConstants<'_> {
         local: Range<usize>,
         syn_start: f64,
         rise_start: f64,
-        fired: &mut [bool],
+        fired: &mut [u8],
     ) {
         let p = self.propagators;
         let potentials = &mut state.potentials[local.clone()];
@@ -994,7 +994,7 @@ impl PopulationConstants<'_> {
             } else {
                 left.saturating_sub(1)
             };
-            fired[i] = fire;
+            fired[i] = u8::from(fire);
         }
     }
 }

@@ -115,8 +115,8 @@ pub(crate) struct ExponentialNeurons<'s> {
     pub drive_gains: &'s [f64],
     /// Input arriving in this step; set to 0 once added.
     pub arrivals: &'s mut [f64],
-    /// Set to whether each neuron fired in this step.
-    pub fired: &'s mut [bool],
+    /// Set to 1 for each neuron that fired in this step, else 0.
+    pub fired: &'s mut [u8],
 }
 
 /// Advances neurons by one step: input joins `I_syn`, then `V` integrates from the start-of-step
@@ -148,7 +148,7 @@ fn advance_exponential_body(c: &ExponentialConstants, neurons: ExponentialNeuron
         } else {
             left.saturating_sub(1)
         };
-        fired[i] = fire;
+        fired[i] = u8::from(fire);
         any_fired |= fire;
     }
     any_fired
@@ -169,19 +169,25 @@ fn add_rows_portable(targets: &mut [f64], rows: &[&[f32]]) {
     }
 }
 
-/// Appends `first_neuron + k` for every `fired[k]`, ascending.
-pub(crate) fn push_fired(fired: &[bool], first_neuron: usize, spikes: &mut Vec<u32>) {
-    // Spikes are rare: skip eight quiet neurons at a time.
-    let mut start = 0;
-    for chunk in fired.chunks(8) {
-        if chunk.iter().any(|&f| f) {
-            for (k, &f) in chunk.iter().enumerate() {
-                if f {
-                    spikes.push((first_neuron + start + k) as u32);
-                }
-            }
+/// Appends `first_neuron + k` for every nonzero `fired[k]`, ascending.
+pub(crate) fn push_fired(fired: &[u8], first_neuron: usize, spikes: &mut Vec<u32>) {
+    // Spikes are rare: test eight neurons with one 64-bit word.
+    let mut chunks = fired.chunks_exact(8);
+    let mut chunk_start = first_neuron;
+    for chunk in chunks.by_ref() {
+        let mut word = u64::from_le_bytes(chunk.try_into().expect("chunks of eight bytes"));
+        while word != 0 {
+            // Byte `k` of the chunk is bits `8k..8k + 8` of the little-endian word.
+            let byte = word.trailing_zeros() as usize / 8;
+            spikes.push((chunk_start + byte) as u32);
+            word &= !(0xff << (8 * byte));
         }
-        start += chunk.len();
+        chunk_start += 8;
+    }
+    for (k, &f) in chunks.remainder().iter().enumerate() {
+        if f != 0 {
+            spikes.push((chunk_start + k) as u32);
+        }
     }
 }
 
@@ -397,7 +403,7 @@ mod tests {
             let mut potentials: Vec<f64> = (0..n).map(|i| (i as f64 * 0.53) % 20.0).collect();
             let mut currents = vec![0.0; n];
             let mut refractory: Vec<u32> = (0..n as u32).map(|i| i % 4).collect();
-            let mut fired = vec![false; n];
+            let mut fired = vec![0u8; n];
             let mut spikes = Vec::new();
             for step in 0..1000 {
                 let mut arrivals: Vec<f64> = (0..n)
@@ -424,7 +430,7 @@ mod tests {
                     arrivals.iter().all(|&a| a == 0.0),
                     "{isa:?}: arrivals cleared"
                 );
-                assert_eq!(any, fired.contains(&true), "{isa:?}: any fired");
+                assert_eq!(any, fired.contains(&1), "{isa:?}: any fired");
                 push_fired(&fired, step * 1000, &mut spikes);
             }
             (potentials, currents, refractory, spikes)
@@ -434,6 +440,18 @@ mod tests {
         for isa in Isa::available() {
             assert_eq!(run(isa), portable, "{isa:?}");
         }
+    }
+
+    #[test]
+    fn push_fired_lists_set_flags_in_order() {
+        // Flags at both ends, several in one eight-byte word, and in the remainder.
+        let mut fired = vec![0u8; 21];
+        for k in [0, 3, 4, 7, 8, 15, 19, 20] {
+            fired[k] = 1;
+        }
+        let mut spikes = vec![99];
+        push_fired(&fired, 100, &mut spikes);
+        assert_eq!(spikes, vec![99, 100, 103, 104, 107, 108, 115, 119, 120]);
     }
 
     #[test]
