@@ -64,6 +64,8 @@ pub struct DenseSimulation<'a> {
     n_spikes: u64,
     recording: bool,
     record: SpikeRecord,
+    /// Instruction set of the inner loops; every choice gives the same bits.
+    isa: Isa,
 }
 
 /// The neurons of one thread and the input scheduled for them.
@@ -177,6 +179,7 @@ impl<'a> DenseSimulation<'a> {
             n_spikes: 0,
             recording: false,
             record: SpikeRecord::default(),
+            isa: Isa::detect(),
         })
     }
 
@@ -278,7 +281,7 @@ impl<'a> DenseSimulation<'a> {
             n_steps,
             n_slots: self.network.max_delay_steps as usize + 1,
             window_steps: self.network.min_delay_steps as usize,
-            isa: Isa::detect(),
+            isa: self.isa,
         };
         let mut recorder = Recorder {
             recording: self.recording,
@@ -1039,6 +1042,93 @@ impl SpinBarrier {
             } else {
                 std::thread::yield_now();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DenseNetworkParams, NeuronParams, PopulationParams, SynapseModel};
+
+    /// Populations on the vectorised path (two with equal constants, one with its own) and on
+    /// the neuron-by-neuron path (noise, a two-state kernel), with random `f32` weights.
+    fn mixed_network() -> DenseNetwork {
+        let exponential = |n_neurons, tau_m_ms, sigma_v| PopulationParams {
+            n_neurons,
+            neuron: NeuronParams {
+                tau_m_ms,
+                t_ref_ms: 2.0,
+                sigma_v,
+                ..NeuronParams::default()
+            },
+            synapse: SynapseModel::Exponential { tau_ms: 5.0 },
+            bias: 1.15,
+        };
+        let alpha = PopulationParams {
+            synapse: SynapseModel::Alpha { tau_ms: 3.0 },
+            ..exponential(11, 15.0, 0.0)
+        };
+        let populations = vec![
+            exponential(37, 20.0, 0.0),
+            exponential(40, 20.0, 0.0),
+            exponential(29, 10.0, 0.0),
+            exponential(9, 20.0, 0.3),
+            alpha,
+        ];
+        let params = DenseNetworkParams::with_uniform_delay(0.1, populations, 1.0);
+        DenseNetwork::from_rows(params, 1, |pre, row| {
+            let mut rng = ChaCha8Rng::seed_from_u64(17);
+            rng.set_stream(pre as u64);
+            for w in row {
+                *w = rng.random_range(-0.02f32..0.03);
+            }
+        })
+        .expect("valid network")
+    }
+
+    #[test]
+    fn plan_merges_equal_exponential_populations() {
+        let network = mixed_network();
+        let block = Block::new(&network, 0..network.n_neurons(), 11);
+        let ranges: Vec<(bool, Range<usize>)> = block
+            .advance_plan
+            .iter()
+            .map(|advance| match advance {
+                Advance::Exponential { local, .. } => (true, local.clone()),
+                Advance::General { local, .. } => (false, local.clone()),
+            })
+            .collect();
+        let expected = vec![
+            (true, 0..77),
+            (true, 77..106),
+            (false, 106..115),
+            (false, 115..126),
+        ];
+        assert_eq!(ranges, expected);
+    }
+
+    #[test]
+    fn every_isa_gives_the_same_run() {
+        // 4000 steps on 1 and 3 threads with the portable loops and with the widest ones
+        // this CPU supports: the same spikes, potentials and currents, bit for bit.
+        let network = mixed_network();
+        let run = |isa: Isa, threads: usize| {
+            let mut sim = DenseSimulation::new(&network, 3, threads).expect("valid threads");
+            sim.isa = isa;
+            sim.set_potentials_uniform(&mut ChaCha8Rng::seed_from_u64(5));
+            sim.record_spikes(true);
+            sim.run(4000);
+            let potentials: Vec<u64> = sim.potentials().iter().map(|v| v.to_bits()).collect();
+            let currents: Vec<u64> = (0..network.n_neurons())
+                .map(|i| sim.synaptic_current(i).to_bits())
+                .collect();
+            (sim.take_spike_record(), potentials, currents)
+        };
+        let portable = run(Isa::Portable, 1);
+        assert!(portable.0.len() > 1000, "{} spikes", portable.0.len());
+        for threads in [1, 3] {
+            assert_eq!(run(Isa::detect(), threads), portable, "{threads} threads");
         }
     }
 }
