@@ -218,9 +218,9 @@ mod x86 {
 
     /// Distance, in `f32` elements (1 KiB), at which the AVX-512 row addition prefetches each
     /// row ahead of the elements it adds. Rows start at unrelated addresses, and Intel's
-    /// hardware prefetchers do not cross 4 KiB pages. On a Sapphire Rapids core, the 10 000
-    /// neuron reference workload ran about 20% faster with this distance than without
-    /// prefetching, and 128 or 512 elements were slower than 256.
+    /// hardware prefetchers do not cross 4 KiB pages. On a loaded Sapphire Rapids core, the
+    /// 10 000 neuron reference workload ran about 20% faster with this distance than without
+    /// prefetching, and 128 or 512 elements were slower.
     const PREFETCH_ELEMENTS: usize = 256;
 
     /// Runs the portable neuron loop compiled for AVX2.
