@@ -138,11 +138,13 @@ fn advance_exponential_body(c: &ExponentialConstants, neurons: ExponentialNeuron
         arrivals[i] = 0.0;
         currents[i] = c.syn_decay * syn_start;
 
-        // Exact membrane step, threshold test and reset.
+        // Exact membrane step, threshold test and reset. The non-short-circuit `&` and `|`
+        // keep every load unconditional, because a masked store followed by a masked load of
+        // the same address stalls the vector loop.
         let v_end = c.v_decay * potentials[i] + drive_gains[i] + c.v_from_syn * syn_start;
         let left = refractory[i];
-        let fire = left == 0 && v_end >= c.v_threshold;
-        potentials[i] = if left > 0 || fire { c.v_reset } else { v_end };
+        let fire = (left == 0) & (v_end >= c.v_threshold);
+        potentials[i] = if (left > 0) | fire { c.v_reset } else { v_end };
         refractory[i] = if fire {
             c.refractory_steps
         } else {
