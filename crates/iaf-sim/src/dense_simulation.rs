@@ -1110,8 +1110,8 @@ mod tests {
 
     #[test]
     fn every_isa_gives_the_same_run() {
-        // 4000 steps on 1 and 3 threads with the portable loops and with the widest ones
-        // this CPU supports: the same spikes, potentials and currents, bit for bit.
+        // 4000 steps on 1 and 3 threads with the portable loops and with every instruction
+        // set this CPU supports: the same spikes, potentials and currents, bit for bit.
         let network = mixed_network();
         let run = |isa: Isa, threads: usize| {
             let mut sim = DenseSimulation::new(&network, 3, threads).expect("valid threads");
@@ -1127,8 +1127,10 @@ mod tests {
         };
         let portable = run(Isa::Portable, 1);
         assert!(portable.0.len() > 1000, "{} spikes", portable.0.len());
-        for threads in [1, 3] {
-            assert_eq!(run(Isa::detect(), threads), portable, "{threads} threads");
+        for isa in Isa::available() {
+            for threads in [1, 3] {
+                assert_eq!(run(isa, threads), portable, "{isa:?}, {threads} threads");
+            }
         }
     }
 }

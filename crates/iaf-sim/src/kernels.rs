@@ -1,9 +1,9 @@
 //! Inner loops of the dense engine: adding weight rows into the delay buffer and advancing
 //! noiseless neurons with an exponential synapse.
 //!
-//! Each loop has one portable body. On x86-64 the same body is also compiled for AVX2 and for
-//! AVX-512, and the row addition has hand-written AVX2 and AVX-512 versions. Every version does
-//! the same IEEE operations on every element in the same order. Widening `f32` to `f64` is
+//! The neuron loop has one portable body, which x86-64 builds also compile for AVX2 and for
+//! AVX-512. The row addition has a portable version and hand-written AVX2 and AVX-512 versions.
+//! Every version does the same IEEE operations on every element in the same order. Widening `f32` to `f64` is
 //! exact, and Rust never fuses a multiplication and an addition into an FMA, so every version
 //! gives the same bits. The tests at the bottom compare each version with the portable one.
 
@@ -12,7 +12,7 @@ use std::ops::Range;
 /// Largest number of weight rows added in one pass over the targets.
 pub(crate) const MAX_GROUP: usize = 8;
 
-/// Instruction set of the inner loops, picked once per run.
+/// Instruction set of the inner loops, picked when a simulation is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Isa {
     /// Baseline instructions of the target (SSE2 on x86-64).
