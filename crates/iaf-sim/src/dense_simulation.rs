@@ -9,6 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::dense_network::Coupling;
+use crate::kernels::{
+    push_fired, runs_of, ExponentialConstants, ExponentialNeurons, Isa, MAX_GROUP,
+};
 use crate::propagator::Propagators;
 use crate::{DenseNetwork, Error, SpikeRecord};
 
@@ -48,6 +51,8 @@ pub struct DenseSimulation<'a> {
     rise_states: Vec<f64>,
     refractory_left: Vec<u32>,
     biases: Vec<f64>,
+    /// `v_drive * (bias + I_inj + b_i)` per neuron, computed at the start of every run.
+    drive_gains: Vec<f64>,
     injected_currents: Vec<f64>,
     /// One stream per neuron, empty when no population has noise.
     noise_rngs: Vec<ChaCha8Rng>,
@@ -59,6 +64,8 @@ pub struct DenseSimulation<'a> {
     n_spikes: u64,
     recording: bool,
     record: SpikeRecord,
+    /// Instruction set of the inner loops; every choice gives the same bits.
+    isa: Isa,
 }
 
 /// The neurons of one thread and the input scheduled for them.
@@ -80,8 +87,23 @@ struct Block {
     population_rise_states: Vec<f64>,
     /// Uniform coupling: spike count per source population in the current step.
     spike_counts: Vec<u32>,
-    /// Whether each neuron of the block fired in the current step (noiseless fast paths).
-    fired: Vec<bool>,
+    /// Dense coupling: how to advance the block's neurons, in neuron order.
+    advance_plan: Vec<Advance>,
+    /// 1 for each neuron of the block that fired in the current step, else 0 (noiseless paths).
+    fired: Vec<u8>,
+}
+
+/// One step of a block-local range of neurons under dense coupling.
+#[derive(Debug)]
+enum Advance {
+    /// Neighbouring populations, noiseless with an exponential synapse and equal constants,
+    /// advanced by one vectorised loop.
+    Exponential {
+        constants: ExponentialConstants,
+        local: Range<usize>,
+    },
+    /// One population advanced neuron by neuron.
+    General { pop: usize, local: Range<usize> },
 }
 
 /// Targets in this block that share one delay from a source population.
@@ -147,6 +169,7 @@ impl<'a> DenseSimulation<'a> {
             rise_states: vec![0.0; per_neuron],
             refractory_left: vec![0; n],
             biases: vec![0.0; n],
+            drive_gains: vec![0.0; n],
             injected_currents: vec![0.0; n_populations],
             noise_rngs,
             blocks,
@@ -156,6 +179,7 @@ impl<'a> DenseSimulation<'a> {
             n_spikes: 0,
             recording: false,
             record: SpikeRecord::default(),
+            isa: Isa::detect(),
         })
     }
 
@@ -236,24 +260,28 @@ impl<'a> DenseSimulation<'a> {
         if n_steps == 0 {
             return;
         }
-        let drives: Vec<f64> = self
-            .network
-            .params()
-            .populations
-            .iter()
-            .zip(&self.injected_currents)
-            .map(|(p, injected)| p.bias + injected)
-            .collect();
+        // The drive of every neuron is constant within a run.
+        let populations = &self.network.params().populations;
+        for (pop, params) in populations.iter().enumerate() {
+            let drive = params.bias + self.injected_currents[pop];
+            let v_drive = self.network.propagators[pop].v_drive;
+            let range = self.network.population_range(pop);
+            for (gain, &bias) in self.drive_gains[range.clone()]
+                .iter_mut()
+                .zip(&self.biases[range])
+            {
+                *gain = v_drive * (drive + bias);
+            }
+        }
         let shared = Shared {
             network: self.network,
             barrier: SpinBarrier::new(self.blocks.len()),
             spike_lists: &self.spike_lists,
-            drives: &drives,
             first_step: self.step_idx + 1,
             n_steps,
             n_slots: self.network.max_delay_steps as usize + 1,
             window_steps: self.network.min_delay_steps as usize,
-            add_rows: select_add_rows(),
+            isa: self.isa,
         };
         let mut recorder = Recorder {
             recording: self.recording,
@@ -271,7 +299,7 @@ impl<'a> DenseSimulation<'a> {
         let mut currents = self.synaptic_currents.as_mut_slice();
         let mut rises = self.rise_states.as_mut_slice();
         let mut refractory = self.refractory_left.as_mut_slice();
-        let mut biases = self.biases.as_slice();
+        let mut drive_gains = self.drive_gains.as_slice();
         let mut rngs = self.noise_rngs.as_mut_slice();
         for block in &self.blocks {
             let len = block.neurons.len();
@@ -280,7 +308,7 @@ impl<'a> DenseSimulation<'a> {
             let state;
             (
                 state,
-                (potentials, currents, rises, refractory, biases, rngs),
+                (potentials, currents, rises, refractory, drive_gains, rngs),
             ) = (
                 NeuronState {
                     first_neuron: block.neurons.start,
@@ -288,10 +316,10 @@ impl<'a> DenseSimulation<'a> {
                     synaptic_currents: take_mut(&mut currents, per_neuron),
                     rise_states: take_mut(&mut rises, per_neuron),
                     refractory_left: take_mut(&mut refractory, len),
-                    biases: take(&mut biases, len),
+                    drive_gains: take(&mut drive_gains, len),
                     noise_rngs: take_mut(&mut rngs, noise),
                 },
-                (potentials, currents, rises, refractory, biases, rngs),
+                (potentials, currents, rises, refractory, drive_gains, rngs),
             );
             states.push(state);
         }
@@ -461,10 +489,16 @@ impl Block {
                     .unwrap_or(pop)
             })
             .collect();
+        let advance_plan = if dense {
+            plan_advance(network, &segments)
+        } else {
+            Vec::new()
+        };
         let ring_width = if dense { neurons.len() } else { n_populations };
         let per_population = if dense { 0 } else { n_populations };
         Block {
-            fired: vec![false; neurons.len()],
+            advance_plan,
+            fired: vec![0; neurons.len()],
             neurons,
             ring: vec![0.0; n_slots * ring_width],
             segments,
@@ -477,6 +511,54 @@ impl Block {
     }
 }
 
+/// Returns the steps that advance a block's `segments` under dense coupling: neighbouring
+/// populations that are noiseless, have an exponential synapse and equal constants share one
+/// vectorised loop, and every other population is advanced neuron by neuron.
+fn plan_advance(network: &DenseNetwork, segments: &[(usize, Range<usize>)]) -> Vec<Advance> {
+    let fast_constants: Vec<Option<ExponentialConstants>> = segments
+        .iter()
+        .map(|&(pop, _)| exponential_constants(network, pop))
+        .collect();
+    let merged = runs_of(&fast_constants, |previous, next| {
+        previous.is_some() && previous == next
+    });
+    merged
+        .into_iter()
+        .map(|run| {
+            let local = segments[run.start].1.start..segments[run.end - 1].1.end;
+            match &fast_constants[run.start] {
+                Some(constants) => Advance::Exponential {
+                    constants: constants.clone(),
+                    local,
+                },
+                None => Advance::General {
+                    pop: segments[run.start].0,
+                    local,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Returns the constants of the vectorised loop if population `pop` is noiseless with an
+/// exponential synapse.
+fn exponential_constants(network: &DenseNetwork, pop: usize) -> Option<ExponentialConstants> {
+    let p = &network.propagators[pop];
+    if p.two_state || p.noise_sd != 0.0 {
+        return None;
+    }
+    let neuron = &network.params().populations[pop].neuron;
+    Some(ExponentialConstants {
+        input_scale: p.input_scale,
+        syn_decay: p.syn_decay,
+        v_decay: p.v_decay,
+        v_from_syn: p.v_from_syn,
+        v_threshold: neuron.v_threshold,
+        v_reset: neuron.v_reset,
+        refractory_steps: network.refractory_steps[pop],
+    })
+}
+
 /// Per-neuron state of one block.
 struct NeuronState<'s> {
     first_neuron: usize,
@@ -484,7 +566,8 @@ struct NeuronState<'s> {
     synaptic_currents: &'s mut [f64],
     rise_states: &'s mut [f64],
     refractory_left: &'s mut [u32],
-    biases: &'s [f64],
+    /// `v_drive * (bias + I_inj + b_i)` per neuron.
+    drive_gains: &'s [f64],
     noise_rngs: &'s mut [ChaCha8Rng],
 }
 
@@ -502,14 +585,12 @@ struct Shared<'n> {
     network: &'n DenseNetwork,
     barrier: SpinBarrier,
     spike_lists: &'n [[RwLock<WindowSpikes>; 2]],
-    /// `bias + I_inj` per population.
-    drives: &'n [f64],
     first_step: u64,
     n_steps: usize,
     n_slots: usize,
     /// Steps per window: the shortest delay, so no spike of a window arrives within it.
     window_steps: usize,
-    add_rows: AddRows,
+    isa: Isa,
 }
 
 /// Spikes of one block in one window, step by step.
@@ -620,16 +701,29 @@ impl Shared<'_> {
     ) {
         let width = block.neurons.len();
         let arrivals = &mut block.ring[slot * width..(slot + 1) * width];
-        for (pop, local) in &block.segments {
-            let constants = self.constants(*pop);
+        for advance in &block.advance_plan {
+            let (pop, local) = match advance {
+                Advance::Exponential { constants, local } => {
+                    let fired = &mut block.fired[local.clone()];
+                    let neurons = ExponentialNeurons {
+                        potentials: &mut state.potentials[local.clone()],
+                        synaptic_currents: &mut state.synaptic_currents[local.clone()],
+                        refractory_left: &mut state.refractory_left[local.clone()],
+                        drive_gains: &state.drive_gains[local.clone()],
+                        arrivals: &mut arrivals[local.clone()],
+                        fired,
+                    };
+                    if self.isa.advance_exponential(constants, neurons) {
+                        let fired = &block.fired[local.clone()];
+                        push_fired(fired, state.first_neuron + local.start, spikes);
+                    }
+                    continue;
+                }
+                Advance::General { pop, local } => (*pop, local),
+            };
+            let constants = self.constants(pop);
             let p = constants.propagators;
             let two_state = p.two_state;
-            if !two_state && p.noise_sd == 0.0 {
-                let fired = &mut block.fired[local.clone()];
-                constants.advance_exponential_noiseless(state, local.clone(), arrivals, fired);
-                push_fired(fired, state.first_neuron + local.start, spikes);
-                continue;
-            }
             for i in local.clone() {
                 // Input arriving in this step joins the input state before integration.
                 let arrived = std::mem::take(&mut arrivals[i]);
@@ -703,7 +797,6 @@ impl Shared<'_> {
         let params = &self.network.params().populations[pop];
         PopulationConstants {
             propagators: &self.network.propagators[pop],
-            drive: self.drives[pop],
             v_threshold: params.neuron.v_threshold,
             v_reset: params.neuron.v_reset,
             refractory_steps: self.network.refractory_steps[pop],
@@ -761,7 +854,7 @@ impl Shared<'_> {
             for (segment, row) in segments.iter_mut().zip(rows) {
                 *segment = &row[run.first_target..run.first_target + len];
             }
-            (self.add_rows)(targets, &segments[..rows.len()]);
+            self.isa.add_rows(targets, &segments[..rows.len()]);
         }
     }
 
@@ -827,7 +920,6 @@ impl Shared<'_> {
 /// Constants of one population for one step.
 struct PopulationConstants<'p> {
     propagators: &'p Propagators,
-    drive: f64,
     v_threshold: f64,
     v_reset: f64,
     refractory_steps: u32,
@@ -851,8 +943,8 @@ impl PopulationConstants<'_> {
             state.potentials[i] = self.v_reset;
             return;
         }
-        let drive_gain = p.v_drive * (self.drive + state.biases[i]);
-        let mut v_end = p.v_decay * state.potentials[i] + drive_gain + p.v_from_syn * syn_start;
+        let mut v_end =
+            p.v_decay * state.potentials[i] + state.drive_gains[i] + p.v_from_syn * syn_start;
         if p.two_state {
             v_end += p.v_from_rise * rise_start;
         }
@@ -870,52 +962,6 @@ impl PopulationConstants<'_> {
 }
 
 impl PopulationConstants<'_> {
-    /// Advances block-local neurons `local` with an exponential synapse and no noise, the
-    /// same arithmetic as [`PopulationConstants::membrane_step`] written without branches so
-    /// that it vectorises; `fired[k]` reports whether neuron `local.start + k` spiked.
-    fn advance_exponential_noiseless(
-        &self,
-        state: &mut NeuronState<'_>,
-        local: Range<usize>,
-        arrivals: &mut [f64],
-        fired: &mut [bool],
-    ) {
-        let p = self.propagators;
-        let potentials = &mut state.potentials[local.clone()];
-        let currents = &mut state.synaptic_currents[local.clone()];
-        let refractory = &mut state.refractory_left[local.clone()];
-        let biases = &state.biases[local.clone()];
-        let arrivals = &mut arrivals[local];
-        let len = potentials.len();
-        let (currents, refractory, biases, arrivals, fired) = (
-            &mut currents[..len],
-            &mut refractory[..len],
-            &biases[..len],
-            &mut arrivals[..len],
-            &mut fired[..len],
-        );
-        for i in 0..len {
-            let syn_start = currents[i] + p.input_scale * arrivals[i];
-            arrivals[i] = 0.0;
-            currents[i] = p.syn_decay * syn_start;
-            let drive_gain = p.v_drive * (self.drive + biases[i]);
-            let v_end = p.v_decay * potentials[i] + drive_gain + p.v_from_syn * syn_start;
-            let left = refractory[i];
-            let fire = left == 0 && v_end >= self.v_threshold;
-            potentials[i] = if left > 0 || fire {
-                self.v_reset
-            } else {
-                v_end
-            };
-            refractory[i] = if fire {
-                self.refractory_steps
-            } else {
-                left.saturating_sub(1)
-            };
-            fired[i] = fire;
-        }
-    }
-
     /// Advances block-local neurons `local` without noise from a synaptic state shared by the
     /// population, with the arithmetic of [`PopulationConstants::membrane_step`].
     fn advance_shared_noiseless(
@@ -924,19 +970,18 @@ impl PopulationConstants<'_> {
         local: Range<usize>,
         syn_start: f64,
         rise_start: f64,
-        fired: &mut [bool],
+        fired: &mut [u8],
     ) {
         let p = self.propagators;
         let potentials = &mut state.potentials[local.clone()];
         let len = potentials.len();
         let refractory = &mut state.refractory_left[local.clone()][..len];
-        let biases = &state.biases[local][..len];
+        let drive_gains = &state.drive_gains[local][..len];
         let fired = &mut fired[..len];
         let syn_gain = p.v_from_syn * syn_start;
         let rise_gain = p.v_from_rise * rise_start;
         for i in 0..len {
-            let drive_gain = p.v_drive * (self.drive + biases[i]);
-            let mut v_end = p.v_decay * potentials[i] + drive_gain + syn_gain;
+            let mut v_end = p.v_decay * potentials[i] + drive_gains[i] + syn_gain;
             if p.two_state {
                 v_end += rise_gain;
             }
@@ -952,24 +997,8 @@ impl PopulationConstants<'_> {
             } else {
                 left.saturating_sub(1)
             };
-            fired[i] = fire;
+            fired[i] = u8::from(fire);
         }
-    }
-}
-
-/// Appends `first_neuron + k` for every `fired[k]`, ascending.
-fn push_fired(fired: &[bool], first_neuron: usize, spikes: &mut Vec<u32>) {
-    // Spikes are rare: skip eight quiet neurons at a time.
-    let mut start = 0;
-    for chunk in fired.chunks(8) {
-        if chunk.iter().any(|&f| f) {
-            for (k, &f) in chunk.iter().enumerate() {
-                if f {
-                    spikes.push((first_neuron + start + k) as u32);
-                }
-            }
-        }
-        start += chunk.len();
     }
 }
 
@@ -1017,116 +1046,91 @@ impl SpinBarrier {
     }
 }
 
-/// Largest number of weight rows added in one pass over the targets.
-const MAX_GROUP: usize = 8;
-
-/// Adds rows (at most [`MAX_GROUP`], each as long as `targets`) to `targets` in order.
-type AddRows = fn(&mut [f64], &[&[f32]]);
-
-/// Number of targets that [`add_rows_fixed`] updates per iteration; fixed so that the
-/// compiler maps the lanes onto vector registers of any width.
-const LANES: usize = 8;
-
-/// Adds `G` rows to `targets`: each target is loaded once, gets the rows added in order
-/// (`f32` widened exactly to `f64`), and is stored once.
-#[inline(always)]
-fn add_rows_fixed<const G: usize>(targets: &mut [f64], rows: &[&[f32]]) {
-    let len = targets.len();
-    let rows: [&[f32]; G] = std::array::from_fn(|g| &rows[g][..len]);
-    let n_full = len - len % LANES;
-    for start in (0..n_full).step_by(LANES) {
-        let mut sums = [0.0f64; LANES];
-        sums.copy_from_slice(&targets[start..start + LANES]);
-        for row in &rows {
-            let weights = &row[start..start + LANES];
-            for lane in 0..LANES {
-                sums[lane] += f64::from(weights[lane]);
-            }
-        }
-        targets[start..start + LANES].copy_from_slice(&sums);
-    }
-    for i in n_full..len {
-        let mut sum = targets[i];
-        for row in &rows {
-            sum += f64::from(row[i]);
-        }
-        targets[i] = sum;
-    }
-}
-
-/// Adds any number of rows to `targets`, in groups of at most [`MAX_GROUP`].
-#[inline(always)]
-fn add_rows_portable(targets: &mut [f64], rows: &[&[f32]]) {
-    for group in rows.chunks(MAX_GROUP) {
-        match group.len() {
-            1 => add_rows_fixed::<1>(targets, group),
-            2 => add_rows_fixed::<2>(targets, group),
-            3 => add_rows_fixed::<3>(targets, group),
-            4 => add_rows_fixed::<4>(targets, group),
-            5 => add_rows_fixed::<5>(targets, group),
-            6 => add_rows_fixed::<6>(targets, group),
-            7 => add_rows_fixed::<7>(targets, group),
-            _ => add_rows_fixed::<MAX_GROUP>(targets, group),
-        }
-    }
-}
-
-/// The same loops compiled for AVX2. Widening and one addition per row and element round
-/// exactly as the portable loops do, so both give the same bits.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn add_rows_avx2(targets: &mut [f64], rows: &[&[f32]]) {
-    add_rows_portable(targets, rows);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn add_rows_avx2_checked(targets: &mut [f64], rows: &[&[f32]]) {
-    // SAFETY: `select_add_rows` returns this function only after detecting AVX2.
-    unsafe { add_rows_avx2(targets, rows) }
-}
-
-/// Picks the widest row addition the CPU supports.
-fn select_add_rows() -> AddRows {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return add_rows_avx2_checked;
-        }
-    }
-    add_rows_portable
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DenseNetworkParams, NeuronParams, PopulationParams, SynapseModel};
+
+    /// Populations on the vectorised path (two with equal constants, one with its own) and on
+    /// the neuron-by-neuron path (noise, a two-state kernel), with random `f32` weights.
+    fn mixed_network() -> DenseNetwork {
+        let exponential = |n_neurons, tau_m_ms, sigma_v| PopulationParams {
+            n_neurons,
+            neuron: NeuronParams {
+                tau_m_ms,
+                t_ref_ms: 2.0,
+                sigma_v,
+                ..NeuronParams::default()
+            },
+            synapse: SynapseModel::Exponential { tau_ms: 5.0 },
+            bias: 1.15,
+        };
+        let alpha = PopulationParams {
+            synapse: SynapseModel::Alpha { tau_ms: 3.0 },
+            ..exponential(11, 15.0, 0.0)
+        };
+        let populations = vec![
+            exponential(37, 20.0, 0.0),
+            exponential(40, 20.0, 0.0),
+            exponential(29, 10.0, 0.0),
+            exponential(9, 20.0, 0.3),
+            alpha,
+        ];
+        let params = DenseNetworkParams::with_uniform_delay(0.1, populations, 1.0);
+        DenseNetwork::from_rows(params, 1, |pre, row| {
+            let mut rng = ChaCha8Rng::seed_from_u64(17);
+            rng.set_stream(pre as u64);
+            for w in row {
+                *w = rng.random_range(-0.02f32..0.03);
+            }
+        })
+        .expect("valid network")
+    }
 
     #[test]
-    fn add_rows_variants_agree() {
-        // Every group size from 0 to 11 rows: the selected kernel, the portable kernel and
-        // one-row-at-a-time addition give the same bits.
-        let rows: Vec<Vec<f32>> = (0..11)
-            .map(|r| {
-                (0..37)
-                    .map(|i| ((i * 7 + r * 13) % 23) as f32 * 0.37 - 4.1)
-                    .collect()
+    fn plan_merges_equal_exponential_populations() {
+        let network = mixed_network();
+        let block = Block::new(&network, 0..network.n_neurons(), 11);
+        let ranges: Vec<(bool, Range<usize>)> = block
+            .advance_plan
+            .iter()
+            .map(|advance| match advance {
+                Advance::Exponential { local, .. } => (true, local.clone()),
+                Advance::General { local, .. } => (false, local.clone()),
             })
             .collect();
-        let start: Vec<f64> = (0..37).map(|i| 1.0 / (i as f64 + 1.0)).collect();
-        for n_rows in 0..rows.len() {
-            let group: Vec<&[f32]> = rows[..n_rows].iter().map(Vec::as_slice).collect();
-            let mut one_by_one = start.clone();
-            for row in &group {
-                add_rows_portable(&mut one_by_one, &[row]);
+        let expected = vec![
+            (true, 0..77),
+            (true, 77..106),
+            (false, 106..115),
+            (false, 115..126),
+        ];
+        assert_eq!(ranges, expected);
+    }
+
+    #[test]
+    fn every_isa_gives_the_same_run() {
+        // 4000 steps on 1 and 3 threads with the portable loops and with every instruction
+        // set this CPU supports: the same spikes, potentials and currents, bit for bit.
+        let network = mixed_network();
+        let run = |isa: Isa, threads: usize| {
+            let mut sim = DenseSimulation::new(&network, 3, threads).expect("valid threads");
+            sim.isa = isa;
+            sim.set_potentials_uniform(&mut ChaCha8Rng::seed_from_u64(5));
+            sim.record_spikes(true);
+            sim.run(4000);
+            let potentials: Vec<u64> = sim.potentials().iter().map(|v| v.to_bits()).collect();
+            let currents: Vec<u64> = (0..network.n_neurons())
+                .map(|i| sim.synaptic_current(i).to_bits())
+                .collect();
+            (sim.take_spike_record(), potentials, currents)
+        };
+        let portable = run(Isa::Portable, 1);
+        assert!(portable.0.len() > 1000, "{} spikes", portable.0.len());
+        for isa in Isa::available() {
+            for threads in [1, 3] {
+                assert_eq!(run(isa, threads), portable, "{isa:?}, {threads} threads");
             }
-            let mut portable = start.clone();
-            add_rows_portable(&mut portable, &group);
-            let mut selected = start.clone();
-            select_add_rows()(&mut selected, &group);
-            assert_eq!(portable, one_by_one, "{n_rows} rows");
-            assert_eq!(selected, one_by_one, "{n_rows} rows");
         }
     }
 }

@@ -70,6 +70,7 @@
 mod dense_network;
 mod dense_simulation;
 mod error;
+mod kernels;
 mod network;
 mod params;
 mod propagator;

@@ -144,20 +144,22 @@ fn dyadic_weight(a: usize, b: usize) -> f64 {
     ((a * 3 + b * 5) % 7) as f64 / 64.0 - 0.03125
 }
 
-#[test]
-fn dense_equals_sparse_engine() {
-    // Noiseless, so both engines must agree spike for spike: they share the time grid and,
-    // for weights exact in f32, every arithmetic operation.
-    let populations = populations(0.0);
+/// Builds one all-to-all network in both engines, with the weight `weight(a, b)` and the delay
+/// `delays_ms[a][b]` from every neuron of population `b` onto every neuron of population `a`.
+fn sparse_and_dense(
+    populations: Vec<PopulationParams>,
+    delays_ms: Vec<Vec<f64>>,
+    weight: impl Fn(usize, usize) -> f64 + Sync,
+) -> (Network, DenseNetwork) {
     let n_populations = populations.len();
     let mut projections = Vec::new();
-    for a in 0..n_populations {
-        for b in 0..n_populations {
+    for (a, row) in delays_ms.iter().enumerate() {
+        for (b, &delay_ms) in row.iter().enumerate() {
             projections.push(ProjectionParams {
                 source: Source::Population(b),
                 target: a,
-                weight: dyadic_weight(a, b),
-                delay_ms: delays_ms()[a][b],
+                weight: weight(a, b),
+                delay_ms,
                 connectivity: Connectivity::AllToAll,
             });
         }
@@ -169,19 +171,29 @@ fn dense_equals_sparse_engine() {
         ..NetworkParams::default()
     };
     let sparse = Network::build(sparse_params, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+
+    let pop_of: Vec<usize> = (0..n_populations)
+        .flat_map(|pop| std::iter::repeat_n(pop, populations[pop].n_neurons))
+        .collect();
     let dense_params = DenseNetworkParams {
         dt_ms: DT_MS,
         populations,
-        delays_ms: delays_ms(),
+        delays_ms,
     };
-    let offsets = [0, 7, 20, 25];
-    let pop_of = |i: usize| offsets.iter().rposition(|&start| start <= i).unwrap();
     let dense = DenseNetwork::from_rows(dense_params, 1, |pre, row| {
         for (post, w) in row.iter_mut().enumerate() {
-            *w = dyadic_weight(pop_of(post), pop_of(pre)) as f32;
+            *w = weight(pop_of[post], pop_of[pre]) as f32;
         }
     })
     .unwrap();
+    (sparse, dense)
+}
+
+#[test]
+fn dense_equals_sparse_engine() {
+    // Noiseless, so both engines must agree spike for spike: they share the time grid and,
+    // for weights exact in f32, every arithmetic operation.
+    let (sparse, dense) = sparse_and_dense(populations(0.0), delays_ms(), dyadic_weight);
 
     let mut sparse_sim = Simulation::new(&sparse, 1);
     let mut dense_sim = DenseSimulation::new(&dense, 1, 2).unwrap();
@@ -199,6 +211,62 @@ fn dense_equals_sparse_engine() {
     assert!(sparse_sim.spike_record().len() > 300);
     assert_eq!(dense_sim.spike_record(), sparse_sim.spike_record());
     assert_eq!(dense_sim.potentials(), sparse_sim.potentials());
+}
+
+#[test]
+fn vectorised_populations_equal_sparse_engine() {
+    // Large noiseless exponential populations run through the vectorised neuron loop and the
+    // vector row additions; the sparse engine advances neuron by neuron. Weights are multiples
+    // of 1/512, so every input sum is exact in any order and both engines must agree on every
+    // spike on 1, 2 and 8 threads.
+    let exponential = |n_neurons, tau_m_ms, bias| PopulationParams {
+        n_neurons,
+        neuron: NeuronParams {
+            tau_m_ms,
+            t_ref_ms: 2.0,
+            sigma_v: 0.0,
+            ..NeuronParams::default()
+        },
+        synapse: SynapseModel::Exponential { tau_ms: 5.0 },
+        bias,
+    };
+    let populations = vec![
+        exponential(37, 20.0, 1.2),
+        exponential(40, 20.0, 1.1),
+        exponential(29, 10.0, 1.3),
+    ];
+    let delays_ms: Vec<Vec<f64>> = (0..3)
+        .map(|a| {
+            (0..3)
+                .map(|b| 0.5 + 0.3 * ((a + 2 * b) % 3) as f64)
+                .collect()
+        })
+        .collect();
+    let (sparse, dense) =
+        sparse_and_dense(populations, delays_ms, |a, b| dyadic_weight(a, b) / 8.0);
+
+    let mut sparse_sim = Simulation::new(&sparse, 1);
+    sparse_sim.set_potentials_uniform(&mut ChaCha8Rng::seed_from_u64(4));
+    let initial_potentials = sparse_sim.potentials().to_vec();
+    sparse_sim.record_spikes(true);
+    sparse_sim.run(3000);
+    assert!(sparse_sim.spike_record().len() > 1000);
+    for threads in [1, 2, 8] {
+        let mut dense_sim = DenseSimulation::new(&dense, 1, threads).unwrap();
+        dense_sim.set_potentials(&initial_potentials).unwrap();
+        dense_sim.record_spikes(true);
+        dense_sim.run(3000);
+        assert_eq!(
+            dense_sim.spike_record(),
+            sparse_sim.spike_record(),
+            "{threads} threads"
+        );
+        assert_eq!(
+            dense_sim.potentials(),
+            sparse_sim.potentials(),
+            "{threads} threads"
+        );
+    }
 }
 
 #[test]

@@ -187,9 +187,10 @@ pub struct BenchArgs {
     /// Neurons per population of the simulator workload, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [50, 500])]
     m: Vec<usize>,
-    /// Threads of iaf-sim (the simulator peers run single-threaded).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Thread counts of iaf-sim, comma-separated, one run each. Peer ratios use the first
+    /// count, and the simulator peers run single-threaded.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    threads: Vec<usize>,
     /// Seed of the network and of the training weights and batches.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -245,7 +246,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.m.contains(&0) || args.n.contains(&0) {
         bail!("invalid --m or --n: every size must be at least 1");
     }
-    if args.threads == 0 || args.iters == 0 || args.max_iters == 0 {
+    if args.threads.is_empty()
+        || args.threads.contains(&0)
+        || args.iters == 0
+        || args.max_iters == 0
+    {
         bail!("invalid --threads, --iters or --max-iters: each must be at least 1");
     }
     if !(args.duration_ms > 0.0 && args.duration_ms.is_finite()) {

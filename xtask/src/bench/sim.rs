@@ -29,8 +29,10 @@ pub const SPIKE_TOTAL_TOLERANCE: f64 = 0.01;
 pub struct SimOptions {
     /// Neurons per population, one run per value.
     pub m: Vec<usize>,
-    /// Threads of our simulator (the peers run single-threaded).
-    pub threads: usize,
+    /// Thread counts of our simulator, one run each. The first run is `iaf-sim`, the reference
+    /// of every peer ratio, and the others are `iaf-sim-<T>threads` (the peers run
+    /// single-threaded).
+    pub threads: Vec<usize>,
     /// Seed of the network draw.
     pub seed: u64,
     /// Simulated time in ms.
@@ -55,18 +57,29 @@ pub fn run(options: &SimOptions, context: &BenchContext, machine: &Value) -> Res
     let mut runs = Vec::new();
     for &m in &options.m {
         let network = write_network(context, m, options.seed)?;
-        info!(m, "running iaf-sim");
-        let mut ours = Command::new(&binary);
-        ours.args(common_args(options, m, options.threads));
-        if takes_network {
-            ours.arg("--network").arg(&network);
-        }
-        if options.uniform_fast_path {
-            ours.arg("--uniform-fast-path");
-        }
-        match run_child(ours, context.timeout) {
-            Ok(run) => runs.push(entry(m, run)),
-            Err(err) => skips.push(skipped("iaf-sim", format!("m {m}: {err:#}"))),
+        for (index, &threads) in options.threads.iter().enumerate() {
+            let tool = if index == 0 {
+                "iaf-sim".to_string()
+            } else {
+                format!("iaf-sim-{threads}threads")
+            };
+            info!(m, threads, "running iaf-sim");
+            let mut ours = Command::new(&binary);
+            ours.args(common_args(options, m, threads));
+            if takes_network {
+                ours.arg("--network").arg(&network);
+            }
+            if options.uniform_fast_path {
+                ours.arg("--uniform-fast-path");
+            }
+            match run_child(ours, context.timeout) {
+                Ok(run) => {
+                    let mut run_entry = entry(m, run);
+                    run_entry["tool"] = json!(tool);
+                    runs.push(run_entry);
+                }
+                Err(err) => skips.push(skipped(&tool, format!("m {m}: {err:#}"))),
+            }
         }
         for &tool in SIM_PEERS {
             if !options.peers.iter().any(|peer| peer == tool) {
@@ -235,7 +248,7 @@ pub fn summarise(runs: &[Value], sizes: &[usize], duration_ms: f64) -> Summary {
             let spikes = number(record, "spikes");
             let events = number(record, "synaptic_events");
             let ratio = speedup(loop_s, ours_loop);
-            if tool != "iaf-sim" {
+            if !tool.starts_with("iaf-sim") {
                 if let Some(ratio) = ratio {
                     speedups.insert(format!("{tool}_m{m}"), json!(ratio));
                 }
@@ -329,6 +342,8 @@ mod tests {
     fn summary_ratios_and_flags() {
         let runs = vec![
             run_json(50, "iaf-sim", 0.5, 52_000),
+            // Our second thread count: compared with ours, never counted as a peer.
+            run_json(50, "iaf-sim-2threads", 0.4, 52_000),
             // 0.5 % off: passes.
             run_json(50, "nest", 2.0, 52_260),
             // 2 % off: flagged.
@@ -337,6 +352,7 @@ mod tests {
         let summary = summarise(&runs, &[50], 2000.0);
         assert_eq!(summary.speedups["nest_m50"], json!(4.0));
         assert_eq!(summary.speedups["numpy_m50"], json!(2.0));
+        assert_eq!(summary.speedups.len(), 2);
         let flags: Vec<bool> = summary
             .agreement
             .as_array()
@@ -344,7 +360,7 @@ mod tests {
             .iter()
             .map(|a| a["within_tolerance"].as_bool().unwrap())
             .collect();
-        assert_eq!(flags, vec![true, true, false]);
+        assert_eq!(flags, vec![true, true, true, false]);
         assert!(summary.text.contains("FLAG: 1 run(s)"), "{}", summary.text);
     }
 
