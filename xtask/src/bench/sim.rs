@@ -114,7 +114,7 @@ pub fn run(options: &SimOptions, context: &BenchContext, machine: &Value) -> Res
 
     let summary = summarise(&runs, &options.m, options.duration_ms);
     println!("{}", summary.text);
-    let results = json!({
+    let mut results = json!({
         "bench": "sim",
         "machine": machine,
         "workload": {
@@ -134,6 +134,20 @@ pub fn run(options: &SimOptions, context: &BenchContext, machine: &Value) -> Res
         "speedup_vs_brian2_standalone_m500": summary.speedups.get("brian2-standalone_m500"),
         "speedup_vs_nest_m500": summary.speedups.get("nest_m500"),
     });
+    // The headline ratios again for each further thread count, e.g. `..._m500_2threads`.
+    for &threads in options.threads.iter().skip(1) {
+        for (key, peer) in [
+            ("speedup_vs_brian2_standalone_m50", "brian2-standalone_m50"),
+            (
+                "speedup_vs_brian2_standalone_m500",
+                "brian2-standalone_m500",
+            ),
+            ("speedup_vs_nest_m500", "nest_m500"),
+        ] {
+            results[format!("{key}_{threads}threads")] =
+                json!(summary.speedups.get(&format!("{peer}_{threads}threads")));
+        }
+    }
     context.finish("sim", &results)?;
     Ok(results)
 }
@@ -228,6 +242,13 @@ fn entry(m: usize, run: ChildRun) -> Value {
     })
 }
 
+/// Returns whether `run` is one of ours at a thread count other than the first.
+fn is_other_thread_count(run: &Value) -> bool {
+    run["tool"]
+        .as_str()
+        .is_some_and(|tool| tool.starts_with("iaf-sim-"))
+}
+
 /// Builds one table per size, checks every tool's spike total against ours (within
 /// [`SPIKE_TOTAL_TOLERANCE`]) and computes the loop-time ratios peer / ours.
 pub fn summarise(runs: &[Value], sizes: &[usize], duration_ms: f64) -> Summary {
@@ -251,6 +272,17 @@ pub fn summarise(runs: &[Value], sizes: &[usize], duration_ms: f64) -> Summary {
             if !tool.starts_with("iaf-sim") {
                 if let Some(ratio) = ratio {
                     speedups.insert(format!("{tool}_m{m}"), json!(ratio));
+                }
+                // The same peer against each further thread count of ours.
+                for other in at_m.iter().filter(|r| is_other_thread_count(r)) {
+                    let suffix = other["tool"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .trim_start_matches("iaf-sim-");
+                    let other_loop = number(&other["record"], "loop_s");
+                    if let Some(ratio) = speedup(loop_s, other_loop) {
+                        speedups.insert(format!("{tool}_m{m}_{suffix}"), json!(ratio));
+                    }
                 }
             }
             let difference = match (spikes, ours_spikes) {
@@ -352,7 +384,9 @@ mod tests {
         let summary = summarise(&runs, &[50], 2000.0);
         assert_eq!(summary.speedups["nest_m50"], json!(4.0));
         assert_eq!(summary.speedups["numpy_m50"], json!(2.0));
-        assert_eq!(summary.speedups.len(), 2);
+        // Each peer also against the second thread count: nest 2.0 / 0.4 = 5.
+        assert_eq!(summary.speedups["nest_m50_2threads"], json!(5.0));
+        assert_eq!(summary.speedups.len(), 4);
         let flags: Vec<bool> = summary
             .agreement
             .as_array()
