@@ -164,7 +164,24 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
             path.display()
         );
     }
-    fs::read(path).with_context(|| format!("failed to read {}", path.display()))
+    // The size of a device or a pipe (such as /dev/zero) says nothing, so the read itself
+    // stops one byte past the limit.
+    let file =
+        fs::File::open(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, max_file_bytes + 1),
+        &mut bytes,
+    )
+    .with_context(|| format!("failed to read {}", path.display()))?;
+    if bytes.len() as u64 > max_file_bytes {
+        bail!(
+            "invalid artifact {}: it holds more than the {max_file_bytes} bytes an artifact may \
+             have",
+            path.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// Reads an artifact of `kind` written by [`save`].
