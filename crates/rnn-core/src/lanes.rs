@@ -287,9 +287,14 @@ fn gemv_row_blocks<T: Real, const L: usize, const FUSED: bool, const ROWS: usize
     let n_cols = input.len();
     let mut row = first_row;
     while row + ROWS <= out.len() {
-        let mut acc: [[T; L]; ROWS] = std::array::from_fn(|i| out[row + i]);
-        let rows: [&[T]; ROWS] =
-            std::array::from_fn(|i| &w[(row + i) * n_cols..(row + i + 1) * n_cols]);
+        // Plain loops in place of `std::array::from_fn`, whose closure calls are not
+        // inlined into code compiled for other target features.
+        let mut acc = [[T::ZERO; L]; ROWS];
+        let mut rows: [&[T]; ROWS] = [&[]; ROWS];
+        for (i, (a, weights)) in acc.iter_mut().zip(rows.iter_mut()).enumerate() {
+            *a = out[row + i];
+            *weights = &w[(row + i) * n_cols..(row + i + 1) * n_cols];
+        }
         for (k, v) in input.iter().enumerate() {
             for (a, weights) in acc.iter_mut().zip(&rows) {
                 let weight = weights[k];
@@ -750,7 +755,12 @@ pub(crate) mod avx512 {
         while row + ROWS <= out.len() {
             // SAFETY: avx512f per the contract; rows row..row + ROWS of `w` exist.
             unsafe {
-                let mut acc: [__m512; ROWS] = std::array::from_fn(|i| load(&out[row + i]));
+                // Plain loops in place of `std::array::from_fn`, whose closure calls are not
+                // inlined into this 512-bit code.
+                let mut acc = [_mm512_setzero_ps(); ROWS];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = load(&out[row + i]);
+                }
                 let weights = w.as_ptr().add(row * n_cols);
                 for (k, v) in input.iter().enumerate() {
                     let v = load(v);
@@ -814,36 +824,71 @@ pub(crate) mod avx512 {
         overwrite: bool,
         first_column: usize,
     ) -> usize {
-        let [a_width, b_width, n_steps] = shape;
+        let [a_width, b_width, _] = shape;
         let mut j = first_column;
         while j + BLOCK <= b_width {
-            for i in 0..a_width {
-                let sums_out = &mut acc[i * b_width + j..i * b_width + j + BLOCK];
-                // SAFETY: avx512f per the contract; t < n_steps, i < a_width and
-                // j + BLOCK <= b_width keep every index inside `a` and `b`.
-                unsafe {
-                    let mut sums: [__m512; BLOCK] = std::array::from_fn(|jj| {
-                        if overwrite {
-                            _mm512_setzero_ps()
-                        } else {
-                            load(&sums_out[jj])
-                        }
-                    });
-                    for t in 0..n_steps {
-                        let a_lanes = load(a.get_unchecked(t * a_width + i));
-                        let b_row = b.as_ptr().add(t * b_width + j);
-                        for (jj, sum) in sums.iter_mut().enumerate() {
-                            *sum = fmadd::<T>(a_lanes, load(&*b_row.add(jj)), *sum);
-                        }
-                    }
-                    for (slot, sum) in sums_out.iter_mut().zip(&sums) {
-                        store(slot, *sum);
-                    }
-                }
+            let mut i = 0;
+            while i + 2 <= a_width {
+                // SAFETY: forwarded contract; i + 2 <= a_width and j + BLOCK <= b_width.
+                unsafe { outer_block::<T, L, 2, BLOCK>(a, b, acc, shape, overwrite, i, j) };
+                i += 2;
+            }
+            if i < a_width {
+                // SAFETY: forwarded contract; i < a_width and j + BLOCK <= b_width.
+                unsafe { outer_block::<T, L, 1, BLOCK>(a, b, acc, shape, overwrite, i, j) };
             }
             j += BLOCK;
         }
         j
+    }
+
+    /// Runs rows `i..i + ROWS` and columns `j..j + BLOCK` over all steps, with
+    /// `ROWS * BLOCK` accumulators in registers.
+    ///
+    /// # Safety
+    /// As [`outer_column_blocks`], with `i + ROWS <= a_width` and `j + BLOCK <= b_width`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn outer_block<T: Real, const L: usize, const ROWS: usize, const BLOCK: usize>(
+        a: &[[T; L]],
+        b: &[[T; L]],
+        acc: &mut [[T; L]],
+        shape: [usize; 3],
+        overwrite: bool,
+        i: usize,
+        j: usize,
+    ) {
+        let [a_width, b_width, n_steps] = shape;
+        // SAFETY: avx512f per the contract; t < n_steps, i + ROWS <= a_width and
+        // j + BLOCK <= b_width keep every index inside `a`, `b` and `acc`.
+        unsafe {
+            let mut sums = [[_mm512_setzero_ps(); BLOCK]; ROWS];
+            if !overwrite {
+                for (ii, row) in sums.iter_mut().enumerate() {
+                    for (jj, sum) in row.iter_mut().enumerate() {
+                        *sum = load(acc.get_unchecked((i + ii) * b_width + j + jj));
+                    }
+                }
+            }
+            let mut b_lanes = [_mm512_setzero_ps(); BLOCK];
+            for t in 0..n_steps {
+                let b_row = b.as_ptr().add(t * b_width + j);
+                for (jj, lanes) in b_lanes.iter_mut().enumerate() {
+                    *lanes = load(&*b_row.add(jj));
+                }
+                for (ii, row) in sums.iter_mut().enumerate() {
+                    let a_lanes = load(a.get_unchecked(t * a_width + i + ii));
+                    for (sum, b_lanes) in row.iter_mut().zip(&b_lanes) {
+                        *sum = fmadd::<T>(a_lanes, *b_lanes, *sum);
+                    }
+                }
+            }
+            for (ii, row) in sums.iter().enumerate() {
+                for (jj, sum) in row.iter().enumerate() {
+                    store(acc.get_unchecked_mut((i + ii) * b_width + j + jj), *sum);
+                }
+            }
+        }
     }
 }
 
