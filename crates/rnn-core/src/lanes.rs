@@ -7,9 +7,11 @@
 //!
 //! Every kernel is `#[inline(always)]` and takes a `FUSED` flag: the callers compile one
 //! copy with `a.mul_add(b, c)` inside a `#[target_feature(enable = "avx2,fma")]` function,
-//! chosen at run time, and one with `a * b + c` for the baseline target. The summation order
-//! is fixed by the loop structure alone, so a result does not depend on how chunks are
-//! spread over threads.
+//! chosen at run time, and one with `a * b + c` for the baseline target. The read-out
+//! network adds a third copy for `avx512f` ([`Kernel`]), whose matrix-vector products and
+//! gradient sums are written in intrinsics ([`avx512`]) with the same operations in the same
+//! order as the `avx2,fma` copy. The summation order is fixed by the loop structure alone,
+//! so a result does not depend on how chunks are spread over threads.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -761,11 +763,14 @@ pub(crate) mod avx512 {
                 for (i, a) in acc.iter_mut().enumerate() {
                     *a = load(&out[row + i]);
                 }
-                let weights = w.as_ptr().add(row * n_cols);
+                let mut rows = [w.as_ptr(); ROWS];
+                for (i, weights) in rows.iter_mut().enumerate() {
+                    *weights = weights.add((row + i) * n_cols);
+                }
                 for (k, v) in input.iter().enumerate() {
                     let v = load(v);
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        *a = fmadd::<T>(splat(*weights.add(i * n_cols + k)), v, *a);
+                    for (a, weights) in acc.iter_mut().zip(&rows) {
+                        *a = fmadd::<T>(splat(*weights.add(k)), v, *a);
                     }
                 }
                 for (i, a) in acc.iter().enumerate() {

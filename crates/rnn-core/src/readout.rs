@@ -210,9 +210,14 @@ impl<T: Real> ReadoutNet<T> {
     ///
     /// `inputs` has shape `(n_steps, batch, n_inputs)` and `targets`
     /// `(n_steps, batch, n_outputs)`. The batch is cut into chunks of 16 (`f32`) or 8
-    /// (`f64`) trials that run in parallel on the current rayon pool; their gradients are
-    /// summed in chunk order, so the result is bit-identical for any number of threads. The
-    /// loss is accumulated in `f64`.
+    /// (`f64`) trials that run in parallel on the current rayon pool. Within a chunk, each
+    /// trial sums its gradient terms over the steps in its own SIMD lane, and the lanes are
+    /// added at the end. Chunk gradients are then summed in chunk order, so the result is
+    /// bit-identical for any number of threads. The loss is accumulated in `f64`.
+    ///
+    /// The kernel is chosen at run time: AVX-512F, else AVX2 with FMA, else a portable one.
+    /// The first two give the same bits. The portable kernel rounds each product before
+    /// adding it, so its results differ in the last bits.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for arrays that do not fit the network or each other,
@@ -439,9 +444,9 @@ struct ChunkBuffers<T, const L: usize> {
     sum_b_out: Vec<[T; L]>,
 }
 
-/// Steps per block of the weight-gradient sums in the backward pass: the block's deltas and
-/// rates (`2 * STEP_BLOCK * n` lane arrays, 400 KiB for `f32`, 16 lanes and `n = 100`) are
-/// still in the L2 cache when they are summed.
+/// Steps per block of the weight-gradient sums in the backward pass. A block's deltas and
+/// rates (`2 * STEP_BLOCK * n` lane arrays, 400 KiB for `f32`, 16 lanes and `n = 100`) fit
+/// in a 2 MiB L2 cache, so they are summed while they are still there.
 const STEP_BLOCK: usize = 32;
 
 fn run_chunk<T: Real, const L: usize>(
@@ -465,9 +470,9 @@ fn run_chunk<T: Real, const L: usize>(
     })
 }
 
-/// The chunk engine in 256-bit registers. A 16-lane `f32` array (or an 8-lane `f64` one)
-/// fills two registers, so 4-row blocks in the matrix-vector products and 2 x 3 blocks in the
-/// gradient sums keep 8 and 12 of the 16 registers busy as accumulators.
+/// Runs the chunk engine in 256-bit registers. A 16-lane `f32` array (or an 8-lane `f64`
+/// one) fills two registers, so 4-row blocks in the matrix-vector products and 4-column
+/// blocks in the gradient sums each keep 8 of the 16 registers as accumulators.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_chunk_avx2<T: Real, const L: usize>(
@@ -479,9 +484,9 @@ unsafe fn run_chunk_avx2<T: Real, const L: usize>(
     run_chunk_with::<T, L, true, false, 4, 4>(params, data, scale, buffers)
 }
 
-/// The chunk engine in 512-bit registers: one register per lane array, 8-row blocks in the
-/// matrix-vector products (8 independent multiply-add chains hide the 4-cycle latency on two
-/// ports) and 4 x 4 blocks in the gradient sums.
+/// Runs the chunk engine in 512-bit registers, one per lane array. Blocks of 8 rows in the
+/// matrix-vector products give 8 independent multiply-add chains, enough for two FMA units
+/// with a 4-cycle latency. The gradient sums use blocks of 2 rows by 8 columns.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn run_chunk_avx512<T: Real, const L: usize>(
@@ -495,8 +500,9 @@ unsafe fn run_chunk_avx512<T: Real, const L: usize>(
 
 /// Forward pass, read-out errors and backward pass of one chunk.
 ///
-/// `ROWS` is the row block of the matrix-vector products, `BI x BJ` the register block of
-/// the weight-gradient sums. Neither changes the order of any sum.
+/// `ROWS` is the row block of the matrix-vector products and `BLOCK` the column block of
+/// the weight-gradient sums. Neither changes the order of any sum. `WIDE` selects the
+/// 512-bit intrinsics for both.
 #[inline(always)]
 fn run_chunk_with<
     T: Real,
@@ -857,9 +863,9 @@ mod tests {
 
     use super::*;
 
-    /// A network of 13 units (one 8-row block, one 4-row block and a single row), 2 inputs
-    /// and 3 outputs, with random biases, and a batch of 37 trials over 70 steps (three
-    /// chunks with padding, three blocks of `STEP_BLOCK` steps).
+    /// Builds a network of 13 units (one 8-row block, one 4-row block and a single row), 2
+    /// inputs and 3 outputs, with random biases. The batch has 37 trials over 70 steps, so
+    /// it fills three chunks with padding and three blocks of `STEP_BLOCK` steps.
     fn case<T: Real>() -> (ReadoutNet<T>, Array3<T>, Array3<T>) {
         let mut rng = ChaCha8Rng::seed_from_u64(21);
         let mut net = ReadoutNet::<f64>::new_using(13, 2, 3, 0.2, 1.5, &mut rng).unwrap();
@@ -872,7 +878,7 @@ mod tests {
         (net.to_precision(), inputs, targets)
     }
 
-    /// The five gradient arrays as slices, in field order.
+    /// Returns the five gradient arrays as slices, in field order.
     fn parameter_slices<T: Real>(gradient: &ReadoutGradient<T>) -> [&[T]; 5] {
         [
             gradient.w.as_slice().unwrap(),
