@@ -417,12 +417,19 @@ pub(crate) fn row_accumulate_lanes<T: Real, const L: usize>(
     }
 }
 
-/// `out[k] += acc[k][0] + acc[k][1] + ... + acc[k][L - 1]`, added left to right.
+/// `out[k] += acc[k][first] + acc[k][first + 1] + ... + acc[k][end - 1]` for the lane range
+/// `lanes = first..end`, added left to right.
 #[inline(always)]
-pub(crate) fn reduce_lanes<T: Real, const L: usize>(acc: &[[T; L]], out: &mut [T]) {
+pub(crate) fn reduce_lanes<T: Real, const L: usize>(
+    acc: &[[T; L]],
+    lanes: std::ops::Range<usize>,
+    out: &mut [T],
+) {
     debug_assert_eq!(acc.len(), out.len());
-    for (o, lanes) in out.iter_mut().zip(acc) {
-        *o += lanes.iter().fold(T::ZERO, |sum, &x| sum + x);
+    for (o, values) in out.iter_mut().zip(acc) {
+        *o += values[lanes.clone()]
+            .iter()
+            .fold(T::ZERO, |sum, &x| sum + x);
     }
 }
 
@@ -572,10 +579,14 @@ pub(crate) fn gemv_lanes_wide<
     out: &mut [[T; L]],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if WIDE && avx512::fits::<T, L>() && has_avx512f() {
-        // SAFETY: the CPU reports avx512f and `[T; L]` is 64 bytes (checked just above).
-        unsafe { avx512::gemv_lanes_rows::<T, L, ROWS>(w, input, out) };
-        return;
+    if WIDE && has_avx512f() {
+        // SAFETY (both arms): the CPU reports avx512f and `[T; L]` fills the number of
+        // registers given (checked just above).
+        match avx512::registers::<T, L>() {
+            1 => return unsafe { avx512::gemv_lanes_rows::<T, L, 1, ROWS>(w, input, out) },
+            2 => return unsafe { avx512::gemv_lanes_rows::<T, L, 2, ROWS>(w, input, out) },
+            _ => {}
+        }
     }
     gemv_lanes_rows::<T, L, FUSED, ROWS>(w, input, out);
 }
@@ -597,12 +608,26 @@ pub(crate) fn outer_accumulate_lanes_wide<
     overwrite: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if WIDE && avx512::fits::<T, L>() && has_avx512f() {
-        // SAFETY: the CPU reports avx512f and `[T; L]` is 64 bytes (checked just above).
-        unsafe {
-            avx512::outer_accumulate_lanes::<T, L, BLOCK>(a, a_width, b, b_width, acc, overwrite)
-        };
-        return;
+    if WIDE && has_avx512f() {
+        // SAFETY (both arms): the CPU reports avx512f and `[T; L]` fills the number of
+        // registers given (checked just above).
+        match avx512::registers::<T, L>() {
+            1 => {
+                return unsafe {
+                    avx512::outer_accumulate_lanes::<T, L, 1, BLOCK>(
+                        a, a_width, b, b_width, acc, overwrite,
+                    )
+                }
+            }
+            2 => {
+                return unsafe {
+                    avx512::outer_accumulate_lanes::<T, L, 2, BLOCK>(
+                        a, a_width, b, b_width, acc, overwrite,
+                    )
+                }
+            }
+            _ => {}
+        }
     }
     outer_accumulate_lanes::<T, L, FUSED, BLOCK>(a, a_width, b, b_width, acc, overwrite);
 }
@@ -652,11 +677,11 @@ fn has_avx512f() -> bool {
     }
 }
 
-/// Kernels in explicit 512-bit intrinsics for lane arrays of 64 bytes (`[f32; 16]` or
-/// `[f64; 8]`), one register each. The compiler's own vectorisation of the generic kernels
-/// at this width uses gathers across rows, so these two hot loops are written out. Each
-/// lane gets the same fused multiply-adds in the same order as the generic kernels with
-/// `FUSED`, so the results are bit-identical to them.
+/// Kernels in explicit 512-bit intrinsics for lane arrays of `64 * REGS` bytes (`[f32; 16]`
+/// or `[f64; 8]` in one register, twice as many lanes in two). The compiler's own
+/// vectorisation of the generic kernels at this width uses gathers across rows, so these
+/// two hot loops are written out. Each lane gets the same fused multiply-adds in the same
+/// order as the generic kernels with `FUSED`, so the results are bit-identical to them.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use std::arch::x86_64::{
@@ -666,9 +691,14 @@ pub(crate) mod avx512 {
 
     use super::Real;
 
-    /// Returns whether `[T; L]` fills one 512-bit register exactly.
-    pub(crate) const fn fits<T, const L: usize>() -> bool {
-        std::mem::size_of::<[T; L]>() == 64
+    /// Returns how many 512-bit registers `[T; L]` fills, or 0 unless it fills one or two
+    /// exactly.
+    pub(crate) const fn registers<T, const L: usize>() -> usize {
+        match std::mem::size_of::<[T; L]>() {
+            64 => 1,
+            128 => 2,
+            _ => 0,
+        }
     }
 
     /// Returns whether `T` is `f32` (else `f64`).
@@ -676,18 +706,30 @@ pub(crate) mod avx512 {
         std::mem::size_of::<T>() == 4
     }
 
-    /// Loads one lane array. The register holds `f32` or `f64` lanes as raw bits.
+    /// Loads one lane array into `REGS` registers, which hold `f32` or `f64` lanes as raw
+    /// bits.
     #[inline(always)]
-    unsafe fn load<T: Real, const L: usize>(lanes: &[T; L]) -> __m512 {
-        debug_assert!(fits::<T, L>());
-        // SAFETY: the array is 64 bytes long and the load is unaligned.
-        unsafe { _mm512_loadu_ps(lanes.as_ptr().cast::<f32>()) }
+    unsafe fn load<T: Real, const L: usize, const REGS: usize>(lanes: &[T; L]) -> [__m512; REGS] {
+        debug_assert_eq!(registers::<T, L>(), REGS);
+        let base = lanes.as_ptr().cast::<f32>();
+        let mut value = [unsafe { _mm512_setzero_ps() }; REGS];
+        for (r, register) in value.iter_mut().enumerate() {
+            // SAFETY: the array is `64 * REGS` bytes long and the load is unaligned.
+            *register = unsafe { _mm512_loadu_ps(base.add(16 * r)) };
+        }
+        value
     }
 
     #[inline(always)]
-    unsafe fn store<T: Real, const L: usize>(lanes: &mut [T; L], value: __m512) {
-        // SAFETY: the array is 64 bytes long and the store is unaligned.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr().cast::<f32>(), value) }
+    unsafe fn store<T: Real, const L: usize, const REGS: usize>(
+        lanes: &mut [T; L],
+        value: [__m512; REGS],
+    ) {
+        let base = lanes.as_mut_ptr().cast::<f32>();
+        for (r, register) in value.iter().enumerate() {
+            // SAFETY: the array is `64 * REGS` bytes long and the store is unaligned.
+            unsafe { _mm512_storeu_ps(base.add(16 * r), *register) };
+        }
     }
 
     /// Broadcasts one value to every lane.
@@ -718,26 +760,46 @@ pub(crate) mod avx512 {
         }
     }
 
+    /// `a * b + c` for every register of a lane array.
+    #[inline(always)]
+    unsafe fn fmadd_regs<T: Real, const REGS: usize>(
+        a: [__m512; REGS],
+        b: [__m512; REGS],
+        c: &mut [__m512; REGS],
+    ) {
+        for r in 0..REGS {
+            // SAFETY: avx512f is enabled by the caller.
+            c[r] = unsafe { fmadd::<T>(a[r], b[r], c[r]) };
+        }
+    }
+
     /// [`super::gemv_lanes_rows`] with `FUSED`.
     ///
     /// # Safety
-    /// The CPU must support avx512f, and `[T; L]` must be 64 bytes ([`fits`]).
+    /// The CPU must support avx512f, and `[T; L]` must fill `REGS` registers
+    /// ([`registers`]).
     #[inline(always)]
-    pub(crate) unsafe fn gemv_lanes_rows<T: Real, const L: usize, const ROWS: usize>(
+    pub(crate) unsafe fn gemv_lanes_rows<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const ROWS: usize,
+    >(
         w: &[T],
         input: &[[T; L]],
         out: &mut [[T; L]],
     ) {
+        assert_eq!(registers::<T, L>(), REGS, "[T; L] must fill REGS registers");
         assert_eq!(
             w.len(),
             out.len() * input.len(),
             "w must be (out.len(), input.len())"
         );
-        // SAFETY: forwarded contract; the assert above bounds every row.
+        // SAFETY: forwarded contract; the asserts above bound every row.
         unsafe {
-            let row = gemv_row_blocks::<T, L, ROWS>(w, input, out, 0);
-            let row = gemv_row_blocks::<T, L, 4>(w, input, out, row);
-            gemv_row_blocks::<T, L, 1>(w, input, out, row);
+            let row = gemv_row_blocks::<T, L, REGS, ROWS>(w, input, out, 0);
+            let row = gemv_row_blocks::<T, L, REGS, 4>(w, input, out, row);
+            gemv_row_blocks::<T, L, REGS, 1>(w, input, out, row);
         }
     }
 
@@ -746,7 +808,7 @@ pub(crate) mod avx512 {
     /// # Safety
     /// As [`gemv_lanes_rows`], and `w.len() == out.len() * input.len()`.
     #[inline(always)]
-    unsafe fn gemv_row_blocks<T: Real, const L: usize, const ROWS: usize>(
+    unsafe fn gemv_row_blocks<T: Real, const L: usize, const REGS: usize, const ROWS: usize>(
         w: &[T],
         input: &[[T; L]],
         out: &mut [[T; L]],
@@ -759,18 +821,17 @@ pub(crate) mod avx512 {
             unsafe {
                 // Plain loops in place of `std::array::from_fn`, whose closure calls are not
                 // inlined into this 512-bit code.
-                let mut acc = [_mm512_setzero_ps(); ROWS];
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = load(&out[row + i]);
-                }
+                let mut acc = [[_mm512_setzero_ps(); REGS]; ROWS];
                 let mut rows = [w.as_ptr(); ROWS];
-                for (i, weights) in rows.iter_mut().enumerate() {
+                for (i, (a, weights)) in acc.iter_mut().zip(rows.iter_mut()).enumerate() {
+                    *a = load(&out[row + i]);
                     *weights = weights.add((row + i) * n_cols);
                 }
                 for (k, v) in input.iter().enumerate() {
-                    let v = load(v);
+                    let v = load::<T, L, REGS>(v);
                     for (a, weights) in acc.iter_mut().zip(&rows) {
-                        *a = fmadd::<T>(splat(*weights.add(k)), v, *a);
+                        let weight = splat(*weights.add(k));
+                        fmadd_regs::<T, REGS>([weight; REGS], v, a);
                     }
                 }
                 for (i, a) in acc.iter().enumerate() {
@@ -785,9 +846,15 @@ pub(crate) mod avx512 {
     /// [`super::outer_accumulate_lanes`] with `FUSED`.
     ///
     /// # Safety
-    /// The CPU must support avx512f, and `[T; L]` must be 64 bytes ([`fits`]).
+    /// The CPU must support avx512f, and `[T; L]` must fill `REGS` registers
+    /// ([`registers`]).
     #[inline(always)]
-    pub(crate) unsafe fn outer_accumulate_lanes<T: Real, const L: usize, const BLOCK: usize>(
+    pub(crate) unsafe fn outer_accumulate_lanes<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const BLOCK: usize,
+    >(
         a: &[[T; L]],
         a_width: usize,
         b: &[[T; L]],
@@ -799,6 +866,7 @@ pub(crate) mod avx512 {
             return;
         }
         let n_steps = a.len() / a_width;
+        assert_eq!(registers::<T, L>(), REGS, "[T; L] must fill REGS registers");
         assert_eq!(a.len(), n_steps * a_width, "a must be whole rows");
         assert_eq!(b.len(), n_steps * b_width, "b must have as many steps as a");
         assert_eq!(
@@ -809,19 +877,25 @@ pub(crate) mod avx512 {
         let shape = [a_width, b_width, n_steps];
         // SAFETY: forwarded contract; the asserts above bound every index.
         unsafe {
-            let j = outer_column_blocks::<T, L, BLOCK>(a, b, acc, shape, overwrite, 0);
-            let j = outer_column_blocks::<T, L, 4>(a, b, acc, shape, overwrite, j);
-            outer_column_blocks::<T, L, 1>(a, b, acc, shape, overwrite, j);
+            let j = outer_column_blocks::<T, L, REGS, BLOCK>(a, b, acc, shape, overwrite, 0);
+            let j = outer_column_blocks::<T, L, REGS, 4>(a, b, acc, shape, overwrite, j);
+            outer_column_blocks::<T, L, REGS, 1>(a, b, acc, shape, overwrite, j);
         }
     }
 
     /// Runs whole blocks of `BLOCK` columns from `first_column`, for every row, and returns
-    /// the first column left. `shape` is `[a_width, b_width, n_steps]`.
+    /// the first column left. `shape` is `[a_width, b_width, n_steps]`. Rows go in pairs,
+    /// so that each loaded `b` vector feeds two rows.
     ///
     /// # Safety
     /// As [`outer_accumulate_lanes`], with the lengths it asserts.
     #[inline(always)]
-    unsafe fn outer_column_blocks<T: Real, const L: usize, const BLOCK: usize>(
+    unsafe fn outer_column_blocks<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const BLOCK: usize,
+    >(
         a: &[[T; L]],
         b: &[[T; L]],
         acc: &mut [[T; L]],
@@ -835,12 +909,12 @@ pub(crate) mod avx512 {
             let mut i = 0;
             while i + 2 <= a_width {
                 // SAFETY: forwarded contract; i + 2 <= a_width and j + BLOCK <= b_width.
-                unsafe { outer_block::<T, L, 2, BLOCK>(a, b, acc, shape, overwrite, i, j) };
+                unsafe { outer_block::<T, L, REGS, 2, BLOCK>(a, b, acc, shape, overwrite, i, j) };
                 i += 2;
             }
             if i < a_width {
                 // SAFETY: forwarded contract; i < a_width and j + BLOCK <= b_width.
-                unsafe { outer_block::<T, L, 1, BLOCK>(a, b, acc, shape, overwrite, i, j) };
+                unsafe { outer_block::<T, L, REGS, 1, BLOCK>(a, b, acc, shape, overwrite, i, j) };
             }
             j += BLOCK;
         }
@@ -848,13 +922,19 @@ pub(crate) mod avx512 {
     }
 
     /// Runs rows `i..i + ROWS` and columns `j..j + BLOCK` over all steps, with
-    /// `ROWS * BLOCK` accumulators in registers.
+    /// `ROWS * BLOCK * REGS` accumulators in registers.
     ///
     /// # Safety
     /// As [`outer_column_blocks`], with `i + ROWS <= a_width` and `j + BLOCK <= b_width`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn outer_block<T: Real, const L: usize, const ROWS: usize, const BLOCK: usize>(
+    unsafe fn outer_block<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const ROWS: usize,
+        const BLOCK: usize,
+    >(
         a: &[[T; L]],
         b: &[[T; L]],
         acc: &mut [[T; L]],
@@ -867,7 +947,7 @@ pub(crate) mod avx512 {
         // SAFETY: avx512f per the contract; t < n_steps, i + ROWS <= a_width and
         // j + BLOCK <= b_width keep every index inside `a`, `b` and `acc`.
         unsafe {
-            let mut sums = [[_mm512_setzero_ps(); BLOCK]; ROWS];
+            let mut sums = [[[_mm512_setzero_ps(); REGS]; BLOCK]; ROWS];
             if !overwrite {
                 for (ii, row) in sums.iter_mut().enumerate() {
                     for (jj, sum) in row.iter_mut().enumerate() {
@@ -875,16 +955,16 @@ pub(crate) mod avx512 {
                     }
                 }
             }
-            let mut b_lanes = [_mm512_setzero_ps(); BLOCK];
+            let mut b_lanes = [[_mm512_setzero_ps(); REGS]; BLOCK];
             for t in 0..n_steps {
                 let b_row = b.as_ptr().add(t * b_width + j);
                 for (jj, lanes) in b_lanes.iter_mut().enumerate() {
                     *lanes = load(&*b_row.add(jj));
                 }
                 for (ii, row) in sums.iter_mut().enumerate() {
-                    let a_lanes = load(a.get_unchecked(t * a_width + i + ii));
+                    let a_lanes = load::<T, L, REGS>(a.get_unchecked(t * a_width + i + ii));
                     for (sum, b_lanes) in row.iter_mut().zip(&b_lanes) {
-                        *sum = fmadd::<T>(a_lanes, *b_lanes, *sum);
+                        fmadd_regs::<T, REGS>(a_lanes, *b_lanes, sum);
                     }
                 }
             }
@@ -1026,7 +1106,7 @@ mod tests {
             }
         }
         let mut sums = vec![1.0; rows * cols];
-        reduce_lanes(&acc, &mut sums);
+        reduce_lanes(&acc, 0..L, &mut sums);
         for (sum, lanes) in sums.iter().zip(&acc) {
             assert_eq!(*sum, 1.0 + lanes.iter().sum::<f64>());
         }
@@ -1043,7 +1123,7 @@ mod tests {
     /// Checks that the 512-bit kernels give the bits of the generic fused kernels on
     /// non-integer data, for row counts and widths that leave every kind of remainder.
     fn avx512_kernels_give_generic_bits<T: Real, const L: usize>() {
-        if !(avx512::fits::<T, L>() && has_avx512f() && has_avx2_fma()) {
+        if !(avx512::registers::<T, L>() > 0 && has_avx512f() && has_avx2_fma()) {
             return;
         }
         let value = |k: usize| T::from_f64(((k * 7919) % 1013) as f64 / 1013.0 - 0.5);
@@ -1096,5 +1176,7 @@ mod tests {
     fn avx512_kernels_match_generic_bits() {
         avx512_kernels_give_generic_bits::<f32, 16>();
         avx512_kernels_give_generic_bits::<f64, 8>();
+        avx512_kernels_give_generic_bits::<f32, 32>();
+        avx512_kernels_give_generic_bits::<f64, 16>();
     }
 }
