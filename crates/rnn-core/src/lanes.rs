@@ -1090,6 +1090,7 @@ mod tests {
         let b: Vec<[f64; L]> = (0..steps * cols)
             .map(|k| std::array::from_fn(|l| ((k + l * 2) % 4) as f64 - 1.0))
             .collect();
+
         let mut acc = vec![[7.0; L]; rows * cols];
         outer_accumulate_lanes::<f64, L, true, 8>(&a, rows, &b, cols, &mut acc, true);
         let mut again = acc.clone();
@@ -1105,11 +1106,13 @@ mod tests {
                 }
             }
         }
+
         let mut sums = vec![1.0; rows * cols];
         reduce_lanes(&acc, 0..L, &mut sums);
         for (sum, lanes) in sums.iter().zip(&acc) {
             assert_eq!(*sum, 1.0 + lanes.iter().sum::<f64>());
         }
+
         let mut row_sums = vec![[0.5; L]; rows];
         row_accumulate_lanes(&a, rows, &mut row_sums, true);
         for i in 0..rows {

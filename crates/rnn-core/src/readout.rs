@@ -254,7 +254,8 @@ impl<T: Real> ReadoutNet<T> {
         Ok(self.batch_gradient_with(inputs, targets, Kernel::detect()))
     }
 
-    /// [`ReadoutNet::loss_and_gradient`] on checked arrays with a kernel this CPU supports.
+    /// Computes [`ReadoutNet::loss_and_gradient`] on checked arrays with `kernel`, or with
+    /// the portable kernel where this CPU lacks its instructions.
     fn batch_gradient_with(
         &self,
         inputs: ArrayView3<T>,
@@ -1015,10 +1016,10 @@ mod tests {
 
     #[test]
     fn each_kernel_matches_f64_reference() {
-        // The reference is the portable f64 kernel. Kernels differ from it by rounding only:
-        // f64 with or without fused multiply-adds within 1e-12 of the largest entry, f32
-        // (unit roundoff 6e-8, grown over 70 steps of a contracting map) within 1e-4, the
-        // same bound as the f32 against f64 test of the public API.
+        // The reference is the portable f64 kernel, and the kernels differ from it by
+        // rounding only. f64 with or without fused multiply-adds stays within 1e-12 of the
+        // largest entry. f32 (unit roundoff 6e-8, grown over 70 steps of a contracting map)
+        // stays within 1e-4, the same bound as the f32 against f64 test of the public API.
         let (net, inputs, targets) = case::<f64>();
         let (loss_ref, reference) =
             net.batch_gradient_with(inputs.view(), targets.view(), Kernel::Portable);
