@@ -7,9 +7,11 @@
 //!
 //! Every kernel is `#[inline(always)]` and takes a `FUSED` flag: the callers compile one
 //! copy with `a.mul_add(b, c)` inside a `#[target_feature(enable = "avx2,fma")]` function,
-//! chosen at run time, and one with `a * b + c` for the baseline target. The summation order
-//! is fixed by the loop structure alone, so a result does not depend on how chunks are
-//! spread over threads.
+//! chosen at run time, and one with `a * b + c` for the baseline target. The read-out
+//! network adds a third copy for `avx512f` ([`Kernel`]), whose matrix-vector products and
+//! gradient sums are written in intrinsics ([`avx512`]) with the same operations in the same
+//! order as the `avx2,fma` copy. The summation order is fixed by the loop structure alone,
+//! so a result does not depend on how chunks are spread over threads.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -247,25 +249,54 @@ pub(crate) fn logistic_slope_lanes<T: Real, const L: usize>(
 /// `out[r] += sum_k w[r * n_cols + k] * input[k]` for every row `r`, lane by lane.
 ///
 /// `w` is row-major with `out.len()` rows and `n_cols = input.len()` columns. Rows are
-/// taken four at a time so that each loaded input vector feeds four accumulators.
+/// taken `ROWS` at a time (then 4, then 1) so that each loaded input vector feeds several
+/// independent accumulators. Every output sums over `k` in ascending order whatever `ROWS`
+/// is, so the row blocking does not change any result bit.
+#[inline(always)]
+pub(crate) fn gemv_lanes_rows<T: Real, const L: usize, const FUSED: bool, const ROWS: usize>(
+    w: &[T],
+    input: &[[T; L]],
+    out: &mut [[T; L]],
+) {
+    let n_rows = out.len();
+    debug_assert_eq!(w.len(), n_rows * input.len());
+    let mut row = gemv_row_blocks::<T, L, FUSED, ROWS>(w, input, out, 0);
+    if ROWS > 4 {
+        row = gemv_row_blocks::<T, L, FUSED, 4>(w, input, out, row);
+    }
+    gemv_row_blocks::<T, L, FUSED, 1>(w, input, out, row);
+}
+
+/// [`gemv_lanes_rows`] with blocks of 4 rows.
 #[inline(always)]
 pub(crate) fn gemv_lanes<T: Real, const L: usize, const FUSED: bool>(
     w: &[T],
     input: &[[T; L]],
     out: &mut [[T; L]],
 ) {
+    gemv_lanes_rows::<T, L, FUSED, 4>(w, input, out);
+}
+
+/// Runs the rows of [`gemv_lanes_rows`] from `first_row` in whole blocks of `ROWS` and
+/// returns the first row left over.
+#[inline(always)]
+fn gemv_row_blocks<T: Real, const L: usize, const FUSED: bool, const ROWS: usize>(
+    w: &[T],
+    input: &[[T; L]],
+    out: &mut [[T; L]],
+    first_row: usize,
+) -> usize {
     let n_cols = input.len();
-    let n_rows = out.len();
-    debug_assert_eq!(w.len(), n_rows * n_cols);
-    let mut row = 0;
-    while row + 4 <= n_rows {
-        let mut acc = [out[row], out[row + 1], out[row + 2], out[row + 3]];
-        let rows = [
-            &w[row * n_cols..(row + 1) * n_cols],
-            &w[(row + 1) * n_cols..(row + 2) * n_cols],
-            &w[(row + 2) * n_cols..(row + 3) * n_cols],
-            &w[(row + 3) * n_cols..(row + 4) * n_cols],
-        ];
+    let mut row = first_row;
+    while row + ROWS <= out.len() {
+        // Plain loops in place of `std::array::from_fn`, whose closure calls are not
+        // inlined into code compiled for other target features.
+        let mut acc = [[T::ZERO; L]; ROWS];
+        let mut rows: [&[T]; ROWS] = [&[]; ROWS];
+        for (i, (a, weights)) in acc.iter_mut().zip(rows.iter_mut()).enumerate() {
+            *a = out[row + i];
+            *weights = &w[(row + i) * n_cols..(row + i + 1) * n_cols];
+        }
         for (k, v) in input.iter().enumerate() {
             for (a, weights) in acc.iter_mut().zip(&rows) {
                 let weight = weights[k];
@@ -274,19 +305,131 @@ pub(crate) fn gemv_lanes<T: Real, const L: usize, const FUSED: bool>(
                 }
             }
         }
-        out[row..row + 4].copy_from_slice(&acc);
-        row += 4;
+        out[row..row + ROWS].copy_from_slice(&acc);
+        row += ROWS;
     }
-    while row < n_rows {
-        let mut acc = out[row];
-        let weights = &w[row * n_cols..(row + 1) * n_cols];
-        for (v, &weight) in input.iter().zip(weights) {
+    row
+}
+
+/// `acc[i * b_width + j][lane] += sum_t a[t][i][lane] * b[t][j][lane]`, the sum over `t`
+/// in ascending order, or `=` in place of `+=` if `overwrite`.
+///
+/// `a` contains `n_steps` rows of `a_width` lane arrays and `b` the same number of rows of
+/// `b_width`. This is the lane-wise part of a weight gradient `sum_t a[t] b[t]^T`: each lane
+/// keeps its own sum, so no data is transposed, and [`reduce_lanes`] adds the lanes once at
+/// the end. A block of `BLOCK` columns of one row keeps `BLOCK` accumulators in registers
+/// while `t` runs, so that each loaded `a` vector feeds `BLOCK` multiply-adds.
+#[inline(always)]
+pub(crate) fn outer_accumulate_lanes<
+    T: Real,
+    const L: usize,
+    const FUSED: bool,
+    const BLOCK: usize,
+>(
+    a: &[[T; L]],
+    a_width: usize,
+    b: &[[T; L]],
+    b_width: usize,
+    acc: &mut [[T; L]],
+    overwrite: bool,
+) {
+    if a_width == 0 || b_width == 0 {
+        return;
+    }
+    let n_steps = a.len() / a_width;
+    debug_assert_eq!(b.len(), n_steps * b_width);
+    debug_assert_eq!(acc.len(), a_width * b_width);
+    for i in 0..a_width {
+        let row = &mut acc[i * b_width..(i + 1) * b_width];
+        let mut j = 0;
+        while j + BLOCK <= b_width {
+            let sums: &mut [[T; L]; BLOCK] = (&mut row[j..j + BLOCK])
+                .try_into()
+                .expect("a block of BLOCK lane arrays");
+            outer_accumulate_block::<T, L, FUSED, BLOCK>(
+                a, a_width, i, b, b_width, j, sums, overwrite,
+            );
+            j += BLOCK;
+        }
+        while j < b_width {
+            let sums: &mut [[T; L]; 1] = (&mut row[j..j + 1])
+                .try_into()
+                .expect("a block of one lane array");
+            outer_accumulate_block::<T, L, FUSED, 1>(a, a_width, i, b, b_width, j, sums, overwrite);
+            j += 1;
+        }
+    }
+}
+
+/// Runs row `i`, columns `j..j + BLOCK` of [`outer_accumulate_lanes`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_accumulate_block<T: Real, const L: usize, const FUSED: bool, const BLOCK: usize>(
+    a: &[[T; L]],
+    a_width: usize,
+    i: usize,
+    b: &[[T; L]],
+    b_width: usize,
+    j: usize,
+    acc: &mut [[T; L]; BLOCK],
+    overwrite: bool,
+) {
+    let mut sums = if overwrite {
+        [[T::ZERO; L]; BLOCK]
+    } else {
+        *acc
+    };
+    for (a_row, b_row) in a.chunks_exact(a_width).zip(b.chunks_exact(b_width)) {
+        let a_lanes = &a_row[i];
+        let b_lanes: &[[T; L]; BLOCK] = b_row[j..j + BLOCK]
+            .try_into()
+            .expect("a block of BLOCK lane arrays");
+        for (sum, b_lanes) in sums.iter_mut().zip(b_lanes) {
             for lane in 0..L {
-                acc[lane] = weight.madd::<FUSED>(v[lane], acc[lane]);
+                sum[lane] = a_lanes[lane].madd::<FUSED>(b_lanes[lane], sum[lane]);
             }
         }
-        out[row] = acc;
-        row += 1;
+    }
+    *acc = sums;
+}
+
+/// `acc[i][lane] += sum_t a[t][i][lane]`, the sum over `t` in ascending order, or `=` in
+/// place of `+=` if `overwrite`; `a` contains rows of `width` lane arrays.
+#[inline(always)]
+pub(crate) fn row_accumulate_lanes<T: Real, const L: usize>(
+    a: &[[T; L]],
+    width: usize,
+    acc: &mut [[T; L]],
+    overwrite: bool,
+) {
+    if width == 0 {
+        return;
+    }
+    debug_assert_eq!(acc.len(), width);
+    if overwrite {
+        acc.fill([T::ZERO; L]);
+    }
+    let acc = acc.as_flattened_mut();
+    for row in a.chunks_exact(width) {
+        for (sum, &value) in acc.iter_mut().zip(row.as_flattened()) {
+            *sum += value;
+        }
+    }
+}
+
+/// `out[k] += acc[k][first] + acc[k][first + 1] + ... + acc[k][end - 1]` for the lane range
+/// `lanes = first..end`, added left to right.
+#[inline(always)]
+pub(crate) fn reduce_lanes<T: Real, const L: usize>(
+    acc: &[[T; L]],
+    lanes: std::ops::Range<usize>,
+    out: &mut [T],
+) {
+    debug_assert_eq!(acc.len(), out.len());
+    for (o, values) in out.iter_mut().zip(acc) {
+        *o += values[lanes.clone()]
+            .iter()
+            .fold(T::ZERO, |sum, &x| sum + x);
     }
 }
 
@@ -422,6 +565,418 @@ pub(crate) fn has_avx2_fma() -> bool {
     }
 }
 
+/// [`gemv_lanes_rows`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f.
+#[inline(always)]
+pub(crate) fn gemv_lanes_wide<
+    T: Real,
+    const L: usize,
+    const FUSED: bool,
+    const WIDE: bool,
+    const ROWS: usize,
+>(
+    w: &[T],
+    input: &[[T; L]],
+    out: &mut [[T; L]],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE && has_avx512f() {
+        // SAFETY (both arms): the CPU reports avx512f and `[T; L]` fills the number of
+        // registers given (checked just above).
+        match avx512::registers::<T, L>() {
+            1 => return unsafe { avx512::gemv_lanes_rows::<T, L, 1, ROWS>(w, input, out) },
+            2 => return unsafe { avx512::gemv_lanes_rows::<T, L, 2, ROWS>(w, input, out) },
+            _ => {}
+        }
+    }
+    gemv_lanes_rows::<T, L, FUSED, ROWS>(w, input, out);
+}
+
+/// [`outer_accumulate_lanes`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f.
+#[inline(always)]
+pub(crate) fn outer_accumulate_lanes_wide<
+    T: Real,
+    const L: usize,
+    const FUSED: bool,
+    const WIDE: bool,
+    const BLOCK: usize,
+>(
+    a: &[[T; L]],
+    a_width: usize,
+    b: &[[T; L]],
+    b_width: usize,
+    acc: &mut [[T; L]],
+    overwrite: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE && has_avx512f() {
+        // SAFETY (both arms): the CPU reports avx512f and `[T; L]` fills the number of
+        // registers given (checked just above).
+        match avx512::registers::<T, L>() {
+            1 => {
+                return unsafe {
+                    avx512::outer_accumulate_lanes::<T, L, 1, BLOCK>(
+                        a, a_width, b, b_width, acc, overwrite,
+                    )
+                }
+            }
+            2 => {
+                return unsafe {
+                    avx512::outer_accumulate_lanes::<T, L, 2, BLOCK>(
+                        a, a_width, b, b_width, acc, overwrite,
+                    )
+                }
+            }
+            _ => {}
+        }
+    }
+    outer_accumulate_lanes::<T, L, FUSED, BLOCK>(a, a_width, b, b_width, acc, overwrite);
+}
+
+/// Instruction set that a copy of the batched kernels is compiled for.
+///
+/// `Avx2` and `Avx512` run the same operations in the same order with fused multiply-adds,
+/// so they give the same bits; only the register width differs. `Portable` rounds each
+/// product before adding it, so its results differ in the last bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// Baseline target, separate multiply and add.
+    Portable,
+    /// `avx2` and `fma`: 256-bit registers.
+    Avx2,
+    /// `avx512f` with `avx2` and `fma`: 512-bit registers.
+    Avx512,
+}
+
+impl Kernel {
+    /// Returns the widest kernel this CPU runs.
+    pub(crate) fn detect() -> Kernel {
+        [Kernel::Avx512, Kernel::Avx2]
+            .into_iter()
+            .find(|kernel| kernel.is_supported())
+            .unwrap_or(Kernel::Portable)
+    }
+
+    /// Returns whether this CPU has the instructions of the kernel.
+    pub(crate) fn is_supported(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            Kernel::Avx2 => has_avx2_fma(),
+            Kernel::Avx512 => has_avx2_fma() && has_avx512f(),
+        }
+    }
+}
+
+fn has_avx512f() -> bool {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    {
+        false
+    }
+}
+
+/// Kernels in explicit 512-bit intrinsics for lane arrays of `64 * REGS` bytes (`[f32; 16]`
+/// or `[f64; 8]` in one register, twice as many lanes in two). The compiler's own
+/// vectorisation of the generic kernels at this width uses gathers across rows, so these
+/// two hot loops are written out. Each lane gets the same fused multiply-adds in the same
+/// order as the generic kernels with `FUSED`, so the results are bit-identical to them.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    use std::arch::x86_64::{
+        __m512, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_pd, _mm512_fmadd_ps,
+        _mm512_loadu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+
+    use super::Real;
+
+    /// Returns how many 512-bit registers `[T; L]` fills, or 0 unless it fills one or two
+    /// exactly.
+    pub(crate) const fn registers<T, const L: usize>() -> usize {
+        match std::mem::size_of::<[T; L]>() {
+            64 => 1,
+            128 => 2,
+            _ => 0,
+        }
+    }
+
+    /// Returns whether `T` is `f32` (else `f64`).
+    const fn is_single<T>() -> bool {
+        std::mem::size_of::<T>() == 4
+    }
+
+    /// Loads one lane array into `REGS` registers, which hold `f32` or `f64` lanes as raw
+    /// bits.
+    #[inline(always)]
+    unsafe fn load<T: Real, const L: usize, const REGS: usize>(lanes: &[T; L]) -> [__m512; REGS] {
+        debug_assert_eq!(registers::<T, L>(), REGS);
+        let base = lanes.as_ptr().cast::<f32>();
+        let mut value = [unsafe { _mm512_setzero_ps() }; REGS];
+        for (r, register) in value.iter_mut().enumerate() {
+            // SAFETY: the array is `64 * REGS` bytes long and the load is unaligned.
+            *register = unsafe { _mm512_loadu_ps(base.add(16 * r)) };
+        }
+        value
+    }
+
+    #[inline(always)]
+    unsafe fn store<T: Real, const L: usize, const REGS: usize>(
+        lanes: &mut [T; L],
+        value: [__m512; REGS],
+    ) {
+        let base = lanes.as_mut_ptr().cast::<f32>();
+        for (r, register) in value.iter().enumerate() {
+            // SAFETY: the array is `64 * REGS` bytes long and the store is unaligned.
+            unsafe { _mm512_storeu_ps(base.add(16 * r), *register) };
+        }
+    }
+
+    /// Broadcasts one value to every lane.
+    #[inline(always)]
+    unsafe fn splat<T: Real>(value: T) -> __m512 {
+        // SAFETY (both arms): avx512f is enabled by the caller.
+        if is_single::<T>() {
+            unsafe { _mm512_set1_ps(value.to_f64() as f32) }
+        } else {
+            unsafe { _mm512_castpd_ps(_mm512_set1_pd(value.to_f64())) }
+        }
+    }
+
+    /// `a * b + c` lane by lane with one rounding.
+    #[inline(always)]
+    unsafe fn fmadd<T: Real>(a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY (both arms): avx512f is enabled by the caller.
+        if is_single::<T>() {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        } else {
+            unsafe {
+                _mm512_castpd_ps(_mm512_fmadd_pd(
+                    _mm512_castps_pd(a),
+                    _mm512_castps_pd(b),
+                    _mm512_castps_pd(c),
+                ))
+            }
+        }
+    }
+
+    /// `a * b + c` for every register of a lane array.
+    #[inline(always)]
+    unsafe fn fmadd_regs<T: Real, const REGS: usize>(
+        a: [__m512; REGS],
+        b: [__m512; REGS],
+        c: &mut [__m512; REGS],
+    ) {
+        for r in 0..REGS {
+            // SAFETY: avx512f is enabled by the caller.
+            c[r] = unsafe { fmadd::<T>(a[r], b[r], c[r]) };
+        }
+    }
+
+    /// [`super::gemv_lanes_rows`] with `FUSED`.
+    ///
+    /// # Safety
+    /// The CPU must support avx512f, and `[T; L]` must fill `REGS` registers
+    /// ([`registers`]).
+    #[inline(always)]
+    pub(crate) unsafe fn gemv_lanes_rows<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const ROWS: usize,
+    >(
+        w: &[T],
+        input: &[[T; L]],
+        out: &mut [[T; L]],
+    ) {
+        assert_eq!(registers::<T, L>(), REGS, "[T; L] must fill REGS registers");
+        assert_eq!(
+            w.len(),
+            out.len() * input.len(),
+            "w must be (out.len(), input.len())"
+        );
+        // SAFETY: forwarded contract; the asserts above bound every row.
+        unsafe {
+            let row = gemv_row_blocks::<T, L, REGS, ROWS>(w, input, out, 0);
+            let row = gemv_row_blocks::<T, L, REGS, 4>(w, input, out, row);
+            gemv_row_blocks::<T, L, REGS, 1>(w, input, out, row);
+        }
+    }
+
+    /// Runs whole blocks of `ROWS` rows from `first_row` and returns the first row left.
+    ///
+    /// # Safety
+    /// As [`gemv_lanes_rows`], and `w.len() == out.len() * input.len()`.
+    #[inline(always)]
+    unsafe fn gemv_row_blocks<T: Real, const L: usize, const REGS: usize, const ROWS: usize>(
+        w: &[T],
+        input: &[[T; L]],
+        out: &mut [[T; L]],
+        first_row: usize,
+    ) -> usize {
+        let n_cols = input.len();
+        let mut row = first_row;
+        while row + ROWS <= out.len() {
+            // SAFETY: avx512f per the contract; rows row..row + ROWS of `w` exist.
+            unsafe {
+                // Plain loops in place of `std::array::from_fn`, whose closure calls are not
+                // inlined into this 512-bit code.
+                let mut acc = [[_mm512_setzero_ps(); REGS]; ROWS];
+                let mut rows = [w.as_ptr(); ROWS];
+                for (i, (a, weights)) in acc.iter_mut().zip(rows.iter_mut()).enumerate() {
+                    *a = load(&out[row + i]);
+                    *weights = weights.add((row + i) * n_cols);
+                }
+                for (k, v) in input.iter().enumerate() {
+                    let v = load::<T, L, REGS>(v);
+                    for (a, weights) in acc.iter_mut().zip(&rows) {
+                        let weight = splat(*weights.add(k));
+                        fmadd_regs::<T, REGS>([weight; REGS], v, a);
+                    }
+                }
+                for (i, a) in acc.iter().enumerate() {
+                    store(&mut out[row + i], *a);
+                }
+            }
+            row += ROWS;
+        }
+        row
+    }
+
+    /// [`super::outer_accumulate_lanes`] with `FUSED`.
+    ///
+    /// # Safety
+    /// The CPU must support avx512f, and `[T; L]` must fill `REGS` registers
+    /// ([`registers`]).
+    #[inline(always)]
+    pub(crate) unsafe fn outer_accumulate_lanes<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const BLOCK: usize,
+    >(
+        a: &[[T; L]],
+        a_width: usize,
+        b: &[[T; L]],
+        b_width: usize,
+        acc: &mut [[T; L]],
+        overwrite: bool,
+    ) {
+        if a_width == 0 || b_width == 0 {
+            return;
+        }
+        let n_steps = a.len() / a_width;
+        assert_eq!(registers::<T, L>(), REGS, "[T; L] must fill REGS registers");
+        assert_eq!(a.len(), n_steps * a_width, "a must be whole rows");
+        assert_eq!(b.len(), n_steps * b_width, "b must have as many steps as a");
+        assert_eq!(
+            acc.len(),
+            a_width * b_width,
+            "acc must be (a_width, b_width)"
+        );
+        let shape = [a_width, b_width, n_steps];
+        // SAFETY: forwarded contract; the asserts above bound every index.
+        unsafe {
+            let j = outer_column_blocks::<T, L, REGS, BLOCK>(a, b, acc, shape, overwrite, 0);
+            let j = outer_column_blocks::<T, L, REGS, 4>(a, b, acc, shape, overwrite, j);
+            outer_column_blocks::<T, L, REGS, 1>(a, b, acc, shape, overwrite, j);
+        }
+    }
+
+    /// Runs whole blocks of `BLOCK` columns from `first_column`, for every row, and returns
+    /// the first column left. `shape` is `[a_width, b_width, n_steps]`. Rows go in pairs,
+    /// so that each loaded `b` vector feeds two rows.
+    ///
+    /// # Safety
+    /// As [`outer_accumulate_lanes`], with the lengths it asserts.
+    #[inline(always)]
+    unsafe fn outer_column_blocks<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const BLOCK: usize,
+    >(
+        a: &[[T; L]],
+        b: &[[T; L]],
+        acc: &mut [[T; L]],
+        shape: [usize; 3],
+        overwrite: bool,
+        first_column: usize,
+    ) -> usize {
+        let [a_width, b_width, _] = shape;
+        let mut j = first_column;
+        while j + BLOCK <= b_width {
+            let mut i = 0;
+            while i + 2 <= a_width {
+                // SAFETY: forwarded contract; i + 2 <= a_width and j + BLOCK <= b_width.
+                unsafe { outer_block::<T, L, REGS, 2, BLOCK>(a, b, acc, shape, overwrite, i, j) };
+                i += 2;
+            }
+            if i < a_width {
+                // SAFETY: forwarded contract; i < a_width and j + BLOCK <= b_width.
+                unsafe { outer_block::<T, L, REGS, 1, BLOCK>(a, b, acc, shape, overwrite, i, j) };
+            }
+            j += BLOCK;
+        }
+        j
+    }
+
+    /// Runs rows `i..i + ROWS` and columns `j..j + BLOCK` over all steps, with
+    /// `ROWS * BLOCK * REGS` accumulators in registers.
+    ///
+    /// # Safety
+    /// As [`outer_column_blocks`], with `i + ROWS <= a_width` and `j + BLOCK <= b_width`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn outer_block<
+        T: Real,
+        const L: usize,
+        const REGS: usize,
+        const ROWS: usize,
+        const BLOCK: usize,
+    >(
+        a: &[[T; L]],
+        b: &[[T; L]],
+        acc: &mut [[T; L]],
+        shape: [usize; 3],
+        overwrite: bool,
+        i: usize,
+        j: usize,
+    ) {
+        let [a_width, b_width, n_steps] = shape;
+        // SAFETY: avx512f per the contract; t < n_steps, i + ROWS <= a_width and
+        // j + BLOCK <= b_width keep every index inside `a`, `b` and `acc`.
+        unsafe {
+            let mut sums = [[[_mm512_setzero_ps(); REGS]; BLOCK]; ROWS];
+            if !overwrite {
+                for (ii, row) in sums.iter_mut().enumerate() {
+                    for (jj, sum) in row.iter_mut().enumerate() {
+                        *sum = load(acc.get_unchecked((i + ii) * b_width + j + jj));
+                    }
+                }
+            }
+            let mut b_lanes = [[_mm512_setzero_ps(); REGS]; BLOCK];
+            for t in 0..n_steps {
+                let b_row = b.as_ptr().add(t * b_width + j);
+                for (jj, lanes) in b_lanes.iter_mut().enumerate() {
+                    *lanes = load(&*b_row.add(jj));
+                }
+                for (ii, row) in sums.iter_mut().enumerate() {
+                    let a_lanes = load::<T, L, REGS>(a.get_unchecked(t * a_width + i + ii));
+                    for (sum, b_lanes) in row.iter_mut().zip(&b_lanes) {
+                        fmadd_regs::<T, REGS>(a_lanes, *b_lanes, sum);
+                    }
+                }
+            }
+            for (ii, row) in sums.iter().enumerate() {
+                for (jj, sum) in row.iter().enumerate() {
+                    store(acc.get_unchecked_mut((i + ii) * b_width + j + jj), *sum);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,5 +1077,109 @@ mod tests {
                 assert_eq!(sum[i * cols + j], expected, "({i}, {j})");
             }
         }
+    }
+    #[test]
+    fn outer_accumulate_matches_plain_loops() {
+        // Integer-valued data: every product and sum is exact, so equality is exact. Width
+        // 11 runs one block of 8 columns and three single columns.
+        const L: usize = 4;
+        let (rows, cols, steps) = (3, 11, 5);
+        let a: Vec<[f64; L]> = (0..steps * rows)
+            .map(|k| std::array::from_fn(|l| ((k * 3 + l) % 5) as f64 - 2.0))
+            .collect();
+        let b: Vec<[f64; L]> = (0..steps * cols)
+            .map(|k| std::array::from_fn(|l| ((k + l * 2) % 4) as f64 - 1.0))
+            .collect();
+
+        let mut acc = vec![[7.0; L]; rows * cols];
+        outer_accumulate_lanes::<f64, L, true, 8>(&a, rows, &b, cols, &mut acc, true);
+        let mut again = acc.clone();
+        outer_accumulate_lanes::<f64, L, false, 8>(&a, rows, &b, cols, &mut again, false);
+        for i in 0..rows {
+            for j in 0..cols {
+                for l in 0..L {
+                    let expected: f64 = (0..steps)
+                        .map(|t| a[t * rows + i][l] * b[t * cols + j][l])
+                        .sum();
+                    assert_eq!(acc[i * cols + j][l], expected, "({i}, {j}, {l})");
+                    assert_eq!(again[i * cols + j][l], 2.0 * expected, "({i}, {j}, {l})");
+                }
+            }
+        }
+
+        let mut sums = vec![1.0; rows * cols];
+        reduce_lanes(&acc, 0..L, &mut sums);
+        for (sum, lanes) in sums.iter().zip(&acc) {
+            assert_eq!(*sum, 1.0 + lanes.iter().sum::<f64>());
+        }
+
+        let mut row_sums = vec![[0.5; L]; rows];
+        row_accumulate_lanes(&a, rows, &mut row_sums, true);
+        for i in 0..rows {
+            for l in 0..L {
+                let expected: f64 = (0..steps).map(|t| a[t * rows + i][l]).sum();
+                assert_eq!(row_sums[i][l], expected, "({i}, {l})");
+            }
+        }
+    }
+
+    /// Checks that the 512-bit kernels give the bits of the generic fused kernels on
+    /// non-integer data, for row counts and widths that leave every kind of remainder.
+    fn avx512_kernels_give_generic_bits<T: Real, const L: usize>() {
+        if !(avx512::registers::<T, L>() > 0 && has_avx512f() && has_avx2_fma()) {
+            return;
+        }
+        let value = |k: usize| T::from_f64(((k * 7919) % 1013) as f64 / 1013.0 - 0.5);
+        for (rows, cols, steps) in [(13, 21, 9), (8, 8, 1), (3, 2, 4), (21, 1, 3)] {
+            let w: Vec<T> = (0..rows * cols).map(value).collect();
+            let input: Vec<[T; L]> = (0..cols)
+                .map(|k| std::array::from_fn(|l| value(3 * k + l + 5)))
+                .collect();
+            let start: Vec<[T; L]> = (0..rows)
+                .map(|k| std::array::from_fn(|l| value(k + 11 * l)))
+                .collect();
+            let mut generic = start.clone();
+            gemv_lanes_rows::<T, L, true, 8>(&w, &input, &mut generic);
+            let mut wide = start.clone();
+            gemv_lanes_wide::<T, L, true, true, 8>(&w, &input, &mut wide);
+            assert_eq!(generic, wide, "gemv {rows} x {cols}");
+
+            let a: Vec<[T; L]> = (0..steps * rows)
+                .map(|k| std::array::from_fn(|l| value(k + 17 * l)))
+                .collect();
+            let b: Vec<[T; L]> = (0..steps * cols)
+                .map(|k| std::array::from_fn(|l| value(5 * k + l + 1)))
+                .collect();
+            let start: Vec<[T; L]> = (0..rows * cols)
+                .map(|k| std::array::from_fn(|l| value(k + 3 * l)))
+                .collect();
+            for overwrite in [true, false] {
+                let mut generic = start.clone();
+                outer_accumulate_lanes::<T, L, true, 8>(
+                    &a,
+                    rows,
+                    &b,
+                    cols,
+                    &mut generic,
+                    overwrite,
+                );
+                let mut wide = start.clone();
+                outer_accumulate_lanes_wide::<T, L, true, true, 8>(
+                    &a, rows, &b, cols, &mut wide, overwrite,
+                );
+                assert_eq!(
+                    generic, wide,
+                    "outer {rows} x {cols}, overwrite {overwrite}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn avx512_kernels_match_generic_bits() {
+        avx512_kernels_give_generic_bits::<f32, 16>();
+        avx512_kernels_give_generic_bits::<f64, 8>();
+        avx512_kernels_give_generic_bits::<f32, 32>();
+        avx512_kernels_give_generic_bits::<f64, 16>();
     }
 }

@@ -15,6 +15,8 @@
 //! The gradient is the exact gradient of the simulated discrete map (checked against central
 //! finite differences in the tests). Trials of a batch run in parallel with rayon, and their
 //! gradients are summed in a fixed order, so results do not depend on the number of threads.
+//! They can differ in the last bits between CPUs with and without AVX2 and FMA, because the
+//! kernel chosen at run time fuses multiply-adds only where the CPU has them.
 //!
 //! The crate contains no task and no spiking neurons. Callers build [`Trial`]s (inputs,
 //! targets, error weights) and pass a batch sampler to [`train`]. It does no file or clock I/O
