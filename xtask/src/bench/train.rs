@@ -150,6 +150,10 @@ pub fn run(options: &TrainOptions, context: &BenchContext, machine: &Value) -> R
         "speedups": summary.speedups,
         "speedup_vs_torch_1thread_n20": summary.speedups.get("torch-1thread_n20"),
         "speedup_vs_torch_1thread_n100": summary.speedups.get("torch-1thread_n100"),
+        "speedup_vs_torch_1thread_n20_2threads": summary.speedups.get("torch-1thread_n20_2threads"),
+        "speedup_vs_torch_1thread_n100_2threads": summary.speedups.get("torch-1thread_n100_2threads"),
+        "second_thread_gain_n20": summary.speedups.get("second_thread_gain_n20"),
+        "second_thread_gain_n100": summary.speedups.get("second_thread_gain_n100"),
     });
     context.finish("train", &results)?;
     Ok(results)
@@ -244,6 +248,11 @@ pub fn summarise(runs: &[Value], sizes: &[usize]) -> Summary {
     for &n in sizes {
         let ours = find(n, "timing", "rnn-core-1thread");
         let ours_ms = ours.and_then(|r| number(&r["record"], "iter_ms_median"));
+        let ours_2threads = find(n, "timing", "rnn-core-2thread");
+        let ours_2threads_ms = ours_2threads.and_then(|r| number(&r["record"], "iter_ms_median"));
+        if let Some(gain) = speedup(ours_ms, ours_2threads_ms) {
+            speedups.insert(format!("second_thread_gain_n{n}"), json!(gain));
+        }
         let ours_loss = ours.and_then(|r| number(&r["record"], "final_loss"));
         let mut rows = Vec::new();
         for run in runs
@@ -257,6 +266,10 @@ pub fn summarise(runs: &[Value], sizes: &[usize]) -> Summary {
             if !tool.starts_with("rnn-core") {
                 if let Some(ratio) = ratio {
                     speedups.insert(format!("{tool}_n{n}"), json!(ratio));
+                }
+                // The same peer against ours on two threads.
+                if let Some(ratio) = speedup(median, ours_2threads_ms) {
+                    speedups.insert(format!("{tool}_n{n}_2threads"), json!(ratio));
                 }
             }
             let loss = number(record, "final_loss");
@@ -353,6 +366,9 @@ mod tests {
         assert_eq!(summary.speedups["torch-1thread_n20"], json!(15.0));
         assert_eq!(summary.speedups["numpy-bptt_n20"], json!(5.0));
         assert!(!summary.speedups.contains_key("rnn-core-2thread_n20"));
+        // Against our 2-thread median of 1 ms, and the second thread's gain 2 / 1.
+        assert_eq!(summary.speedups["torch-1thread_n20_2threads"], json!(30.0));
+        assert_eq!(summary.speedups["second_thread_gain_n20"], json!(2.0));
         // 0.1001 is 0.1 % from 0.1 and passes; 0.2 is 100 % off and is flagged.
         let flags: Vec<bool> = summary
             .agreement
