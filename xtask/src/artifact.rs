@@ -197,7 +197,7 @@ pub fn load_with_header<T: DeserializeOwned>(path: &Path, kind: &str) -> Result<
     let (header, payload) = split_header(&bytes).with_context(invalid)?;
     if header.kind != kind {
         bail!(
-            "invalid artifact {}: contains a {}, expected a {kind}",
+            "invalid artifact {}: its kind is `{}`, expected `{kind}`",
             path.display(),
             header.kind
         );
@@ -330,7 +330,7 @@ fn hex(bytes: &[u8]) -> String {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], kind: &str) -> Result<T> {
     let (header, payload) = split_header(bytes)?;
     if header.kind != kind {
-        bail!("contains a {}, expected a {kind}", header.kind);
+        bail!("its kind is `{}`, expected `{kind}`", header.kind);
     }
     decode_payload(payload, kind)
 }
@@ -361,7 +361,7 @@ mod tests {
         let back: Vec<f64> = load(&path, "vector").unwrap();
         assert_eq!(back, value);
         let wrong_kind = load::<Vec<f64>>(&path, "network").unwrap_err();
-        assert!(format!("{wrong_kind:#}").contains("contains a vector"));
+        assert!(format!("{wrong_kind:#}").contains("its kind is `vector`"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -55,6 +55,10 @@ pub fn parse<T: DeserializeOwned>(text: &str, format: Format) -> Result<T> {
         Format::Json => serde_json::from_str(text).context("not valid JSON")?,
         Format::Toml => {
             let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
+            // JSON has no NaN or infinity, so the conversion below would turn them into null.
+            if let Some((key, value)) = non_finite_float(&toml::Value::Table(table.clone()), "") {
+                bail!("at key `{key}`: {value} is not a valid value; give a finite number");
+            }
             serde_json::to_value(table).context("failed to read the TOML values")?
         }
     };
@@ -64,6 +68,28 @@ pub fn parse<T: DeserializeOwned>(text: &str, format: Format) -> Result<T> {
         let hint = nearest_name_hint(&message).unwrap_or_default();
         anyhow!("at key `{key}`: {message}{hint}")
     })
+}
+
+/// Returns the key path and value of the first NaN or infinite float in `value`.
+fn non_finite_float(value: &toml::Value, path: &str) -> Option<(String, f64)> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        toml::Value::Float(x) if !x.is_finite() => Some((path.to_string(), *x)),
+        toml::Value::Table(table) => table
+            .iter()
+            .find_map(|(key, item)| non_finite_float(item, &join(key))),
+        toml::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| non_finite_float(item, &format!("{path}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// Serialises `config` in `format`.
@@ -118,6 +144,20 @@ mod tests {
             },
             range: (0.3, 1.2),
         }
+    }
+
+    #[test]
+    fn toml_nan_names_its_key() {
+        let text = "[table]\nsmoothing_bandwidth = nan\n";
+        let err = parse::<serde_json::Value>(text, Format::Toml)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`table.smoothing_bandwidth`"), "{err}");
+        assert!(err.contains("NaN is not a valid value"), "{err}");
+        let err = parse::<serde_json::Value>("x = [1.0, -inf]\n", Format::Toml)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`x[1]`: -inf"), "{err}");
     }
 
     #[test]

@@ -101,10 +101,13 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         "spiking readouts" => {
             let (readouts, psths): (Vec<Array2<f64>>, Vec<Array2<f64>>) =
                 artifact::decode(bytes, "spiking readouts").with_context(decode_error)?;
-            let shape = readouts.first().map(|r| r.dim());
+            let shape = readouts.first().map_or("none".to_string(), |r| {
+                let (rows, cols) = r.dim();
+                format!("{rows} x {cols}")
+            });
             writeln!(
                 out,
-                "conditions: {}, read-out shape {shape:?}, PSTHs {}",
+                "conditions: {}, read-out shape {shape}, PSTHs {}",
                 readouts.len(),
                 psths.len()
             )?;

@@ -70,10 +70,18 @@ impl fmt::Display for Interrupted {
         if let Some(path) = &self.saved {
             write!(f, "; the checkpoint is in {}", path.display())?;
         }
-        write!(
-            f,
-            "; rerun the same command with --resume to continue from the saved checkpoints"
-        )
+        if crate::training::REUSE_TRAINED.load(std::sync::atomic::Ordering::Relaxed) {
+            // --resume excludes --reuse-trained, and the finished networks are reused anyway.
+            write!(
+                f,
+                "; rerun the same command to reuse the trained networks and redo the later stages"
+            )
+        } else {
+            write!(
+                f,
+                "; rerun the same command with --resume to continue from the saved checkpoints"
+            )
+        }
     }
 }
 

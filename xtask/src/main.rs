@@ -432,7 +432,8 @@ fn finish_reference(
 
 /// Loads a memory configuration and checks every value.
 fn load_memory_config(path: &Path) -> Result<memory::MemoryConfig> {
-    let config: memory::MemoryConfig = config::load(path)?;
+    let config: memory::MemoryConfig = config::load(path)
+        .map_err(|err| other_task_hint::<wrist::WristConfig>(path, err, "wrist"))?;
     config
         .validate()
         .with_context(|| format!("invalid configuration {}", path.display()))?;
@@ -441,11 +442,29 @@ fn load_memory_config(path: &Path) -> Result<memory::MemoryConfig> {
 
 /// Loads a wrist configuration and checks every value.
 fn load_wrist_config(path: &Path) -> Result<wrist::WristConfig> {
-    let config: wrist::WristConfig = config::load(path)?;
+    let config: wrist::WristConfig = config::load(path)
+        .map_err(|err| other_task_hint::<memory::MemoryConfig>(path, err, "memory"))?;
     config
         .validate()
         .with_context(|| format!("invalid configuration {}", path.display()))?;
     Ok(config)
+}
+
+/// Adds to `err` that the file at `path` is a configuration of task `other`, when it parses
+/// as one.
+fn other_task_hint<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    err: anyhow::Error,
+    other: &str,
+) -> anyhow::Error {
+    if config::load::<T>(path).is_ok() {
+        err.context(format!(
+            "{} is a {other} configuration: run it with --task {other}",
+            path.display()
+        ))
+    } else {
+        err
+    }
 }
 
 fn write_config<T: serde::Serialize>(path: &Path, value: &T, format: config::Format) -> Result<()> {

@@ -25,6 +25,9 @@ use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
 use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
 use crate::{artifact, status};
 
+/// Largest number of hidden units a memory configuration may ask for.
+const MAX_HIDDEN_UNITS: usize = 1000;
+
 /// Everything the memory reproduction needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,7 +177,18 @@ impl MemoryConfig {
                 .with_context(|| format!("invalid conversion.neuron for {name} = {dt_ms}"))?;
         }
         crate::training::check_count("n_trials", self.n_trials, "spiking trials per cue value")?;
-        crate::spiking::check_spiking_settings(&self.conversion, self.task.dt_ms, self.n_trials)?;
+        if self.task.n_hidden > MAX_HIDDEN_UNITS {
+            anyhow::bail!(
+                "invalid task.n_hidden = {}: give at most {MAX_HIDDEN_UNITS} hidden units (the memory task needs about 8, and training stores every state of every step)",
+                self.task.n_hidden
+            );
+        }
+        crate::spiking::check_spiking_settings(
+            &self.conversion,
+            self.task.dt_ms,
+            self.n_trials,
+            self.task.n_units(),
+        )?;
         crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()
     }

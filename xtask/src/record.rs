@@ -66,6 +66,17 @@ impl ConversionRecord {
     /// Reads the record of `label` from `task_dir`; a missing file gets an error naming the
     /// command that writes it.
     pub fn load(task_dir: &Path, task: &str, label: &str) -> Result<ConversionRecord> {
+        let labels: &[&str] = match task {
+            "memory" => &["plain", "calibrated"],
+            "wrist" => &["phi", "control"],
+            _ => &[],
+        };
+        if !labels.is_empty() && !labels.contains(&label) {
+            bail!(
+                "invalid conversion {label} for the {task} task: it writes the conversions {}",
+                labels.join(" and ")
+            );
+        }
         let path = record_path(task_dir, label);
         if !path.exists() {
             let root = task_dir.parent().unwrap_or(Path::new("."));

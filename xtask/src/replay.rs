@@ -80,9 +80,15 @@ pub fn replay(manifest_path: &Path, out: Option<PathBuf>, threads: Option<usize>
         original.source.git_commit.as_deref().unwrap_or("unknown"),
         replayed.source.git_commit.as_deref().unwrap_or("unknown"),
     );
+    let dirty = |flag: Option<bool>| match flag {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
     println!(
-        "uncommitted changes: original {:?}, replay {:?}",
-        original.source.git_dirty, replayed.source.git_dirty
+        "uncommitted changes: original {}, replay {}",
+        dirty(original.source.git_dirty),
+        dirty(replayed.source.git_dirty)
     );
     println!("Cargo.lock: {}", source(comparison.cargo_lock_differs));
     for difference in &comparison.tool_differences {

@@ -212,6 +212,8 @@ pub fn simulate_conditions(
 const MAX_DELAY_MS: f64 = 1000.0;
 /// Maximum number of neurons per population.
 const MAX_NEURONS_PER_POPULATION: usize = 100_000;
+/// Maximum number of synapses of a converted network (about 1.6 GB).
+const MAX_SYNAPSES: f64 = 1e8;
 /// Maximum number of spiking trials per condition.
 const MAX_TRIALS: usize = 10_000;
 
@@ -222,6 +224,7 @@ pub fn check_spiking_settings(
     conversion: &convert::ConversionParams,
     continuous_dt_ms: f64,
     n_trials: usize,
+    n_units: usize,
 ) -> Result<()> {
     let ratio = continuous_dt_ms / conversion.dt_ms;
     if !(ratio >= 1.0 && (ratio - ratio.round()).abs() < 1e-9) {
@@ -243,6 +246,16 @@ pub fn check_spiking_settings(
         anyhow::bail!(
             "invalid conversion.n_neurons = {}: give at most {MAX_NEURONS_PER_POPULATION} neurons per population",
             conversion.n_neurons
+        );
+    }
+    // Every pair of populations may be connected; each synapse costs about 16 bytes.
+    let n_pre = conversion.n_neurons;
+    let synapses = (n_units * n_units) as f64 * n_pre as f64 * conversion.indegree(n_pre);
+    if synapses > MAX_SYNAPSES {
+        anyhow::bail!(
+            "invalid conversion.n_neurons = {n_pre}: {n_units} populations of that size need up \
+             to {synapses:.2e} synapses, more than the limit of {MAX_SYNAPSES:.0e}; give fewer \
+             neurons or a smaller connection probability"
         );
     }
     if n_trials > MAX_TRIALS {

@@ -31,7 +31,8 @@ use crate::{artifact, memory, wrist, Task};
 /// Options of `cargo xtask sweep`.
 #[derive(Args)]
 pub struct SweepArgs {
-    /// Task to sweep: memory or wrist.
+    /// Task to sweep: memory or wrist (`all` is rejected, because each sweep converts one
+    /// task's network).
     #[arg(long, value_enum)]
     pub task: Task,
     /// Population sizes (neurons per unit), comma-separated.
@@ -49,7 +50,7 @@ pub struct SweepArgs {
     /// Use the quick configuration.
     #[arg(long)]
     pub quick: bool,
-    /// Configuration file (JSON) replacing the built-in defaults of the task.
+    /// Configuration file (`.toml` or `.json`) replacing the built-in defaults of the task.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Folder of the task run; the sweep goes to `<out>/<task>-sweep/`.
@@ -237,7 +238,8 @@ fn summarise(
         meaning,
         better,
         stats,
-        noise_floor_n_neurons: floor,
+        // A sweep whose last step still helps has not reached the floor.
+        noise_floor_n_neurons: floor.filter(|_| !still_improving),
         still_improving,
     }
 }
@@ -263,6 +265,23 @@ fn validate(args: &SweepArgs) -> Result<Vec<usize>> {
         );
     }
     Ok(sizes)
+}
+
+/// Checks every population size of the sweep as the reproduction checks its own.
+fn check_sizes(config: &TaskConfig, sizes: &[usize], n_trials: usize) -> Result<()> {
+    let (conversion, dt_ms, n_units) = match config {
+        TaskConfig::Memory(c) => (&c.conversion, c.task.dt_ms, c.task.n_units()),
+        TaskConfig::Wrist(c) => (&c.conversion, c.task.dt_ms, c.task.n_units()),
+    };
+    for &n_neurons in sizes {
+        let at_size = convert::ConversionParams {
+            n_neurons,
+            ..conversion.clone()
+        };
+        crate::spiking::check_spiking_settings(&at_size, dt_ms, n_trials, n_units)
+            .with_context(|| format!("invalid --neurons value {n_neurons}"))?;
+    }
+    Ok(())
 }
 
 /// Runs the sweep described by `args`.
@@ -294,6 +313,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         TaskConfig::Wrist(c) => (Base::Wrist(wrist::sweep_base(c, &task_dir)?), c.n_trials),
     };
     let n_trials = args.trials.unwrap_or(default_trials);
+    check_sizes(&config, &sizes, n_trials)?;
 
     info!(task, sizes = ?sizes, seeds = args.seeds, n_trials, "sweep started");
     let bar = progress_bar((sizes.len() * args.seeds) as u64, "sweep");
@@ -545,9 +565,10 @@ fn write_html(
     let floor_rows: Vec<Vec<Cell>> = measures
         .iter()
         .map(|m| {
+            let largest = m.stats.last().map_or(0, |s| s.n_neurons);
             let floor = match (m.noise_floor_n_neurons, m.still_improving) {
-                (None, _) => "undefined (fewer than two seeds or sizes)".to_string(),
-                (Some(n), true) => format!("not reached: still improving at {n}"),
+                (_, true) => format!("not reached: still improving at {largest}"),
+                (None, false) => "undefined (fewer than two seeds or sizes)".to_string(),
                 (Some(n), false) => n.to_string(),
             };
             vec![

@@ -200,7 +200,7 @@ pub fn train_with_checkpoints(
 ) -> Result<TrainingOutcome> {
     let record = network_path.with_extension("training.json");
     if REUSE_TRAINED.load(Ordering::Relaxed) && record.exists() && network_path.exists() {
-        *rnn = artifact::load(network_path, "rnn")?;
+        *rnn = load_reused(network_path, rnn)?;
         let text = std::fs::read_to_string(&record)
             .with_context(|| format!("failed to read {}", record.display()))?;
         let outcome: TrainingOutcome = serde_json::from_str(&text)
@@ -219,6 +219,41 @@ pub fn train_with_checkpoints(
         resume,
         &stop_requested,
     )
+}
+
+/// Loads a trained network for `--reuse-trained` and checks that this run could have
+/// trained it: the same `--seed` and the configuration of `expected` (sizes, time constants,
+/// delays, constraints and activation function, which for a calibrated net includes the
+/// fitted curve).
+fn load_reused(path: &Path, expected: &Rnn) -> Result<Rnn> {
+    let (header, loaded): (_, Rnn) = artifact::load_with_header(path, "rnn")?;
+    let invalid = || format!("cannot reuse {}", path.display());
+    if let (Some(written), Some(current)) = (header.run_seed, artifact::run_seed()) {
+        if written != current {
+            return Err(anyhow::anyhow!(
+                "the network was trained by a run with --seed {written}, this run has \
+                 --seed {current}; rerun with --seed {written} or without --reuse-trained"
+            ))
+            .with_context(invalid);
+        }
+    }
+    // Trained time constants may differ from their initial values.
+    let mut comparable = loaded.config.clone();
+    if expected.config.train_tau {
+        comparable.tau_ms.clone_from(&expected.config.tau_ms);
+    }
+    if comparable != expected.config {
+        let (n, m) = (loaded.n_units(), loaded.n_inputs());
+        let (n_now, m_now) = (expected.n_units(), expected.n_inputs());
+        return Err(anyhow::anyhow!(
+            "the network ({n} units, {m} inputs) was trained with another configuration \
+             than this run's ({n_now} units, {m_now} inputs, or other time constants, delays, \
+             constraints or activation function); rerun without --reuse-trained or with the \
+             configuration that trained it"
+        ))
+        .with_context(invalid);
+    }
+    Ok(loaded)
 }
 
 /// Loads the checkpoint at `path` and checks that it continues a run of `settings` on a

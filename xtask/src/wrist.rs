@@ -148,7 +148,12 @@ impl WristConfig {
             .validate(dt_ms, 0)
             .with_context(|| format!("invalid conversion.neuron for table.fi.dt_ms = {dt_ms}"))?;
         crate::training::check_count("n_trials", self.n_trials, "spiking trials")?;
-        crate::spiking::check_spiking_settings(&self.conversion, self.task.dt_ms, self.n_trials)?;
+        crate::spiking::check_spiking_settings(
+            &self.conversion,
+            self.task.dt_ms,
+            self.n_trials,
+            self.task.n_units(),
+        )?;
         crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()
     }

@@ -166,8 +166,8 @@ pub enum Error {
 
     /// A projection names a source that does not exist.
     #[error(
-        "projection {projection}: source {source_ref:?} does not exist; there are {n_available} \
-         such sources (valid indices 0..{n_available})"
+        "projection {projection}: source {source_ref:?} does not exist; the number of such \
+         sources is {n_available} (valid indices 0..{n_available})"
     )]
     SourceOutOfRange {
         /// Projection index.
@@ -217,7 +217,7 @@ pub enum Error {
 
     /// A Poisson source index passed to a simulation does not exist.
     #[error(
-        "poisson source {source_idx} does not exist; there are {n_sources} sources \
+        "poisson source {source_idx} does not exist; the number of sources is {n_sources} \
          (valid indices 0..{n_sources})"
     )]
     PoissonSourceOutOfRange {
