@@ -70,8 +70,15 @@ impl fmt::Display for Interrupted {
         if let Some(path) = &self.saved {
             write!(f, "; the checkpoint is in {}", path.display())?;
         }
-        if crate::training::REUSE_TRAINED.load(std::sync::atomic::Ordering::Relaxed) {
-            // --resume excludes --reuse-trained, and the finished networks are reused anyway.
+        let reuse = crate::training::REUSE_TRAINED.load(std::sync::atomic::Ordering::Relaxed);
+        if reuse && self.saved.is_some() {
+            // --resume excludes --reuse-trained, and it continues finished stages at once.
+            write!(
+                f,
+                "; rerun the same command with --resume in place of --reuse-trained to continue \
+                 from the saved checkpoints"
+            )
+        } else if reuse {
             write!(
                 f,
                 "; rerun the same command to reuse the trained networks and redo the later stages"

@@ -177,6 +177,12 @@ impl MemoryConfig {
                 .with_context(|| format!("invalid conversion.neuron for {name} = {dt_ms}"))?;
         }
         crate::training::check_count("n_trials", self.n_trials, "spiking trials per cue value")?;
+        let task = &self.task;
+        crate::spiking::check_trial_length(
+            "task.baseline_ms + task.cue_ms + max(task.delay_ms, task.test_delay_ms)",
+            task.baseline_ms + task.cue_ms + task.delay_ms.max(task.test_delay_ms),
+            task.dt_ms,
+        )?;
         if self.task.n_hidden > MAX_HIDDEN_UNITS {
             anyhow::bail!(
                 "invalid task.n_hidden = {}: give at most {MAX_HIDDEN_UNITS} hidden units (the memory task needs about 8, and training stores every state of every step)",
@@ -278,7 +284,15 @@ fn train_memory_net(
             })
             .collect()
     };
-    train_with_checkpoints(rnn, settings, label, checkpoint, &mut sample_batch)
+    let description = json!({ "task": task, "curriculum": curriculum });
+    train_with_checkpoints(
+        rnn,
+        settings,
+        label,
+        checkpoint,
+        &description,
+        &mut sample_batch,
+    )
 }
 
 /// Spiking validation of one conversion: the shared agreement numbers plus the output error
@@ -295,7 +309,8 @@ struct SpikingEval {
 struct OutputDiagnostics {
     /// Test cue values, in the order of the per-cue lists.
     cues: Vec<f64>,
-    /// Largest |spiking - continuous| output over the first second of the delay, per cue.
+    /// Largest |spiking - continuous| output over the 10 ms bins of the first second of the
+    /// delay, per cue: the gated error before its maximum over cues.
     first_second_error: Vec<f64>,
     /// Mean spiking - continuous output over that second, per cue.
     first_second_mean_difference: Vec<f64>,
@@ -317,13 +332,15 @@ fn output_diagnostics(
     continuous: &[Array2<f64>],
     runs: &SpikingRuns,
     f_max_hz: f64,
+    first_second_error: Vec<f64>,
 ) -> OutputDiagnostics {
     let output = task.output_unit();
-    let delay_start = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
-    let second_end = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize;
+    // Rows after cue offset + 100 ms, as in the gated first-second error.
+    let delay_start = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize + 1;
+    let second_end = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize + 1;
     let mut diagnostics = OutputDiagnostics {
         cues: tasks_memory::test_cue_values().to_vec(),
-        first_second_error: Vec::new(),
+        first_second_error,
         first_second_mean_difference: Vec::new(),
         drift_per_s: Vec::new(),
         self_consistency_residual: vec![0.0; rnn.n_units()],
@@ -334,9 +351,6 @@ fn output_diagnostics(
             .map(|row| m[[row, output]] - c[[row, output]])
             .collect();
         let second = &difference[..(second_end - delay_start).min(difference.len())];
-        diagnostics
-            .first_second_error
-            .push(second.iter().fold(0.0, |a: f64, d| a.max(d.abs())));
         diagnostics
             .first_second_mean_difference
             .push(second.iter().sum::<f64>() / second.len().max(1) as f64);
@@ -419,16 +433,26 @@ fn simulate_and_validate(
     let bin_steps = (10.0 / task.dt_ms).round() as usize;
     let first = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
     let last = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize;
-    let mut max_output_error_first_second: f64 = 0.0;
+    let mut per_cue_errors = Vec::new();
     for (c, m) in reference.traces.iter().zip(&runs.mean_readouts) {
         let window = s![first + 1..=last, output..=output];
         let c_binned = bin_mean(c.slice(window), bin_steps);
         let m_binned = bin_mean(m.slice(window), bin_steps);
-        for (a, b) in c_binned.iter().zip(m_binned.iter()) {
-            max_output_error_first_second = max_output_error_first_second.max((a - b).abs());
-        }
+        let error = c_binned
+            .iter()
+            .zip(m_binned.iter())
+            .fold(0.0, |worst: f64, (a, b)| worst.max((a - b).abs()));
+        per_cue_errors.push(error);
     }
-    let diagnostics = output_diagnostics(rnn, task, &reference.traces, &runs, conversion.f_max_hz);
+    let max_output_error_first_second = per_cue_errors.iter().fold(0.0, |a: f64, &b| a.max(b));
+    let diagnostics = output_diagnostics(
+        rnn,
+        task,
+        &reference.traces,
+        &runs,
+        conversion.f_max_hz,
+        per_cue_errors,
+    );
     info!(
         conversion = label,
         max_output_error_first_second,

@@ -212,10 +212,27 @@ pub fn simulate_conditions(
 const MAX_DELAY_MS: f64 = 1000.0;
 /// Maximum number of neurons per population.
 const MAX_NEURONS_PER_POPULATION: usize = 100_000;
-/// Maximum number of synapses of a converted network (about 1.6 GB).
-const MAX_SYNAPSES: f64 = 1e8;
+/// Maximum number of synapses of a converted network. A run needs about 40 bytes per synapse
+/// (3.1 GB measured for 7.9e7 synapses), so this is about 2 GB.
+const MAX_SYNAPSES: f64 = 5e7;
 /// Maximum number of spiking trials per condition.
 const MAX_TRIALS: usize = 10_000;
+
+/// Largest number of continuous time steps of one trial.
+const MAX_TRIAL_STEPS: f64 = 100_000.0;
+
+/// Checks that a trial of `trial_ms` (named `what`) has at most [`MAX_TRIAL_STEPS`] steps of
+/// `dt_ms`, so that its states and the spiking runs over it fit in memory.
+pub fn check_trial_length(what: &str, trial_ms: f64, dt_ms: f64) -> Result<()> {
+    let steps = trial_ms / dt_ms;
+    if steps.is_nan() || steps > MAX_TRIAL_STEPS {
+        anyhow::bail!(
+            "invalid trial length: {what} make {trial_ms} ms, {steps:.3e} steps of {dt_ms} ms, \
+             more than the limit of {MAX_TRIAL_STEPS:.0} steps; give shorter periods"
+        );
+    }
+    Ok(())
+}
 
 /// Checks the conversion settings that only the spiking stage would otherwise reject, so that
 /// a bad value stops the run before training. The simulation step must divide the continuous
@@ -248,14 +265,15 @@ pub fn check_spiking_settings(
             conversion.n_neurons
         );
     }
-    // Every pair of populations may be connected; each synapse costs about 16 bytes.
+    // Every pair of populations may be connected.
     let n_pre = conversion.n_neurons;
     let synapses = (n_units * n_units) as f64 * n_pre as f64 * conversion.indegree(n_pre);
     if synapses > MAX_SYNAPSES {
         anyhow::bail!(
-            "invalid conversion.n_neurons = {n_pre}: {n_units} populations of that size need up \
-             to {synapses:.2e} synapses, more than the limit of {MAX_SYNAPSES:.0e}; give fewer \
-             neurons or a smaller connection probability"
+            "invalid network size: {n_units} populations (one per unit) of \
+             conversion.n_neurons = {n_pre} need up to {synapses:.2e} synapses, more than the \
+             limit of {MAX_SYNAPSES:.0e}; give fewer neurons, fewer units or a smaller \
+             connection probability"
         );
     }
     if n_trials > MAX_TRIALS {

@@ -298,6 +298,11 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         reuse_trained: args.reuse_trained,
         threads: args.threads,
     };
+    let default_trials = match &config {
+        TaskConfig::Memory(c) => c.n_trials,
+        TaskConfig::Wrist(c) => c.n_trials,
+    };
+    check_sizes(&config, &sizes, args.trials.unwrap_or(default_trials))?;
     let (_, base_passed) = manifest::run_task(&config, &settings, &args.out)?;
     let base_seconds = started.elapsed().as_secs_f64();
     let task_dir = args.out.join(task);
@@ -313,7 +318,6 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         TaskConfig::Wrist(c) => (Base::Wrist(wrist::sweep_base(c, &task_dir)?), c.n_trials),
     };
     let n_trials = args.trials.unwrap_or(default_trials);
-    check_sizes(&config, &sizes, n_trials)?;
 
     info!(task, sizes = ?sizes, seeds = args.seeds, n_trials, "sweep started");
     let bar = progress_bar((sizes.len() * args.seeds) as u64, "sweep");

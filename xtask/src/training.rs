@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rnn_core::{Adam, AdamConfig, Rnn, Trial};
 use serde::{Deserialize, Serialize};
-use tracing::info;
-use tracing::warn;
+use sha2::Digest;
+use tracing::{info, warn};
 
 use crate::artifact;
 use crate::interrupt;
@@ -168,6 +168,10 @@ pub struct TrainingOutcome {
     pub best_loss: f64,
     /// Loss of every minibatch.
     pub loss_history: Vec<f64>,
+    /// Digest of everything that shaped the training (task, settings, initial network), which
+    /// `--reuse-trained` compares with the run that wants to reuse the network.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// Creates a progress bar, which indicatif draws only on a terminal.
@@ -191,26 +195,48 @@ pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
 /// [`interrupt::Interrupted`] error. A non-finite loss or gradient stops the run with an
 /// error before the failing step is applied. The network of the last good step is then saved
 /// to `network_path`, and the last checkpoint is kept.
+///
+/// `task` describes what `sample_batch` draws from (the task parameters); it goes into the
+/// record's fingerprint together with `settings` and the initial network's configuration.
 pub fn train_with_checkpoints(
     rnn: &mut Rnn,
     settings: &TrainingSettings,
     label: &str,
     network_path: &Path,
+    task: &serde_json::Value,
     sample_batch: &mut dyn FnMut(usize) -> Result<Vec<Trial>>,
 ) -> Result<TrainingOutcome> {
     let record = network_path.with_extension("training.json");
-    if REUSE_TRAINED.load(Ordering::Relaxed) && record.exists() && network_path.exists() {
-        *rnn = load_reused(network_path, rnn)?;
-        let text = std::fs::read_to_string(&record)
-            .with_context(|| format!("failed to read {}", record.display()))?;
-        let outcome: TrainingOutcome = serde_json::from_str(&text)
-            .with_context(|| format!("invalid training record {}", record.display()))?;
-        info!(stage = label, path = %network_path.display(), "reusing the trained network");
-        return Ok(outcome);
+    let fingerprint = training_fingerprint(rnn, settings, task)?;
+    if REUSE_TRAINED.load(Ordering::Relaxed) && network_path.exists() {
+        if !record.exists() {
+            warn!(
+                stage = label,
+                path = %record.display(),
+                "no training record beside the network: training again and replacing it"
+            );
+        } else {
+            *rnn = load_reused(network_path, rnn)?;
+            let text = std::fs::read_to_string(&record)
+                .with_context(|| format!("failed to read {}", record.display()))?;
+            let outcome: TrainingOutcome = serde_json::from_str(&text)
+                .with_context(|| format!("invalid training record {}", record.display()))?;
+            if outcome.fingerprint.as_deref() != Some(fingerprint.as_str()) {
+                bail!(
+                    "cannot reuse {}: it was trained with other task or training settings (or \
+                     its record {} comes from another network); rerun without --reuse-trained \
+                     or with the configuration that trained it",
+                    network_path.display(),
+                    record.display()
+                );
+            }
+            info!(stage = label, path = %network_path.display(), "reusing the trained network");
+            return Ok(outcome);
+        }
     }
     let resume = RESUME.load(Ordering::Relaxed);
     let stop_requested = |_: usize| interrupt::requested();
-    train_controlled(
+    let mut outcome = train_controlled(
         rnn,
         settings,
         label,
@@ -218,7 +244,31 @@ pub fn train_with_checkpoints(
         sample_batch,
         resume,
         &stop_requested,
-    )
+    )?;
+    outcome.fingerprint = Some(fingerprint);
+    artifact::write_atomic(&record, serde_json::to_string(&outcome)?.as_bytes())?;
+    Ok(outcome)
+}
+
+/// Returns the SHA-256 (hex) of the task, the settings (without the checkpoint interval, which
+/// does not change the result) and the configuration of the network before training.
+fn training_fingerprint(
+    rnn: &Rnn,
+    settings: &TrainingSettings,
+    task: &serde_json::Value,
+) -> Result<String> {
+    let settings = TrainingSettings {
+        checkpoint_every: 0,
+        ..settings.clone()
+    };
+    let text = serde_json::to_string(&serde_json::json!({
+        "task": task,
+        "settings": settings,
+        "network": rnn.config,
+        "seed": artifact::run_seed(),
+    }))?;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Loads a trained network for `--reuse-trained` and checks that this run could have
@@ -243,13 +293,20 @@ fn load_reused(path: &Path, expected: &Rnn) -> Result<Rnn> {
         comparable.tau_ms.clone_from(&expected.config.tau_ms);
     }
     if comparable != expected.config {
-        let (n, m) = (loaded.n_units(), loaded.n_inputs());
-        let (n_now, m_now) = (expected.n_units(), expected.n_inputs());
+        let saved = serde_json::to_value(&comparable)?;
+        let wanted = serde_json::to_value(&expected.config)?;
+        let differing: Vec<&str> = wanted
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, value)| saved.get(key.as_str()) != Some(*value))
+            .map(|(key, _)| key.as_str())
+            .collect();
         return Err(anyhow::anyhow!(
-            "the network ({n} units, {m} inputs) was trained with another configuration \
-             than this run's ({n_now} units, {m_now} inputs, or other time constants, delays, \
-             constraints or activation function); rerun without --reuse-trained or with the \
-             configuration that trained it"
+            "the network was trained with another network configuration than this run's \
+             (differing: {}); rerun without --reuse-trained or with the configuration that \
+             trained it",
+            differing.join(", ")
         ))
         .with_context(invalid);
     }
@@ -444,6 +501,7 @@ pub fn train_controlled(
         final_loss,
         loss_history: state.loss_history,
         best_loss: state.best_loss,
+        fingerprint: None,
     };
     artifact::write_atomic(&record, serde_json::to_string(&outcome)?.as_bytes())?;
     Ok(outcome)

@@ -148,6 +148,13 @@ impl WristConfig {
             .validate(dt_ms, 0)
             .with_context(|| format!("invalid conversion.neuron for table.fi.dt_ms = {dt_ms}"))?;
         crate::training::check_count("n_trials", self.n_trials, "spiking trials")?;
+        let task = &self.task;
+        let longest_hold_ms = task.test_hold_ms.max(task.train_hold_max_ms);
+        crate::spiking::check_trial_length(
+            "task.baseline_ms + (task.n_target_steps + 1) x the longest hold",
+            task.baseline_ms + (task.n_target_steps as f64 + 1.0) * longest_hold_ms,
+            task.dt_ms,
+        )?;
         crate::spiking::check_spiking_settings(
             &self.conversion,
             self.task.dt_ms,
@@ -229,6 +236,7 @@ fn train_wrist_net(
             &config.training,
             &stage,
             &out_dir.join(format!("rnn_{stage}.bin")),
+            &json!({ "task": task }),
             &mut sample_batch,
         )?;
         let trace = rnn.simulate(test_trial.inputs.view())?;
