@@ -1,0 +1,90 @@
+//! `--reuse-trained` loads a network only when its training record's fingerprint matches the
+//! run's task, training settings, initial network and seed. This runs in its own test binary
+//! because the reuse switch and the run seed are process-wide.
+
+use std::sync::atomic::Ordering;
+
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rnn_core::{Rnn, RnnConfig, Trial};
+use serde_json::json;
+use xtask::artifact;
+use xtask::training::{train_with_checkpoints, TrainingSettings, REUSE_TRAINED};
+
+fn settings(iterations: usize) -> TrainingSettings {
+    TrainingSettings {
+        iterations,
+        batch_size: 1,
+        learning_rate: 1e-2,
+        clip_norm: 1.0,
+        decay_start_fraction: 1.0,
+        final_learning_rate: 1e-2,
+        target_loss: None,
+        checkpoint_every: 2,
+    }
+}
+
+fn net() -> Rnn {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    Rnn::new_using(RnnConfig::new(2, 1), &mut rng).unwrap()
+}
+
+#[test]
+fn reuse_requires_matching_fingerprint() {
+    let dir = std::env::temp_dir().join(format!("reuse-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("net.bin");
+    let mut sample = |_: usize| {
+        Ok(vec![Trial {
+            inputs: Array2::from_elem((10, 1), 0.5),
+            targets: Array2::from_elem((10, 2), 0.3),
+            weights: Array2::from_elem((10, 2), 0.05),
+        }])
+    };
+    let task = json!({ "level": 0.3 });
+    artifact::set_run_seed(1);
+
+    let mut trained = net();
+    let first =
+        train_with_checkpoints(&mut trained, &settings(4), "a", &path, &task, &mut sample).unwrap();
+    assert_eq!(first.iterations, 4);
+
+    REUSE_TRAINED.store(true, Ordering::Relaxed);
+
+    // Same task, settings, network and seed: the trained network comes back untouched.
+    let mut reused = net();
+    let again =
+        train_with_checkpoints(&mut reused, &settings(4), "a", &path, &task, &mut sample).unwrap();
+    assert_eq!(reused, trained);
+    assert_eq!(again, first);
+
+    // Another iteration count, another task description: rejected.
+    let other_settings =
+        train_with_checkpoints(&mut net(), &settings(5), "a", &path, &task, &mut sample);
+    let message = format!("{:#}", other_settings.unwrap_err());
+    assert!(
+        message.contains("other task or training settings"),
+        "{message}"
+    );
+    let other_task = json!({ "level": 0.4 });
+    let other = train_with_checkpoints(
+        &mut net(),
+        &settings(4),
+        "a",
+        &path,
+        &other_task,
+        &mut sample,
+    );
+    assert!(other.is_err());
+
+    // Another run seed: rejected with the seeds named.
+    artifact::set_run_seed(2);
+    let message = format!(
+        "{:#}",
+        train_with_checkpoints(&mut net(), &settings(4), "a", &path, &task, &mut sample)
+            .unwrap_err()
+    );
+    assert!(message.contains("--seed 1"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
