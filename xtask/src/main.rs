@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -381,6 +381,12 @@ fn task_config(
     quick: bool,
     config: Option<&Path>,
 ) -> Result<(manifest::TaskConfig, String)> {
+    if let (Some(path), true) = (config, quick) {
+        warn!(
+            config = %path.display(),
+            "--quick is ignored with --config: the file's values are used as they are"
+        );
+    }
     let source = match (config, quick) {
         (Some(path), _) => path.display().to_string(),
         (None, true) => "built-in quick".to_string(),
