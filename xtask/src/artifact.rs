@@ -164,7 +164,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
             path.display()
         );
     }
-    // The size of a device or a pipe (such as /dev/zero) says nothing, so the read itself
+    // A device or a pipe (such as /dev/zero) reports no useful size, so the read itself
     // stops one byte past the limit.
     let file =
         fs::File::open(path).with_context(|| format!("failed to read {}", path.display()))?;

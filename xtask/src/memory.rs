@@ -189,13 +189,13 @@ impl MemoryConfig {
                 self.task.n_hidden
             );
         }
-        crate::spiking::check_spiking_settings(
+        crate::spiking::check_run_sizes(
             &self.conversion,
             self.task.dt_ms,
             self.n_trials,
             self.task.n_units(),
+            self.n_training_seeds,
         )?;
-        crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()
     }
 }
@@ -303,8 +303,8 @@ struct SpikingEval {
     diagnostics: OutputDiagnostics,
 }
 
-/// Where the spiking output departs from the continuous one, per test cue value, and how far
-/// each population's rate is from the activation function at its own input.
+/// Diagnostics of the spiking output against the continuous one, per test cue value, and the
+/// distance of each population's rate from the activation function at its own input.
 #[derive(Serialize)]
 struct OutputDiagnostics {
     /// Test cue values, in the order of the per-cue lists.

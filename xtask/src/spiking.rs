@@ -218,16 +218,30 @@ const MAX_SYNAPSES: f64 = 5e7;
 /// Maximum number of spiking trials per condition.
 const MAX_TRIALS: usize = 10_000;
 
+/// Checks the spiking settings ([`check_spiking_settings`]) and the number of training seeds
+/// of a task configuration.
+pub fn check_run_sizes(
+    conversion: &convert::ConversionParams,
+    continuous_dt_ms: f64,
+    n_trials: usize,
+    n_units: usize,
+    n_training_seeds: usize,
+) -> Result<()> {
+    check_spiking_settings(conversion, continuous_dt_ms, n_trials, n_units)?;
+    crate::training::check_count("n_training_seeds", n_training_seeds, "training seeds")
+}
+
 /// Largest number of continuous time steps of one trial.
 const MAX_TRIAL_STEPS: f64 = 100_000.0;
 
-/// Checks that a trial of `trial_ms` (named `what`) has at most [`MAX_TRIAL_STEPS`] steps of
-/// `dt_ms`, so that its states and the spiking runs over it fit in memory.
-pub fn check_trial_length(what: &str, trial_ms: f64, dt_ms: f64) -> Result<()> {
+/// Checks that a trial of `trial_ms` (the sum of the configuration periods named in
+/// `periods`) has at most [`MAX_TRIAL_STEPS`] steps of `dt_ms`, so that its states and the
+/// spiking runs over it fit in memory.
+pub fn check_trial_length(periods: &str, trial_ms: f64, dt_ms: f64) -> Result<()> {
     let steps = trial_ms / dt_ms;
     if steps.is_nan() || steps > MAX_TRIAL_STEPS {
         anyhow::bail!(
-            "invalid trial length: {what} make {trial_ms} ms, {steps:.3e} steps of {dt_ms} ms, \
+            "invalid trial length: {periods} make {trial_ms} ms, {steps:.3e} steps of {dt_ms} ms, \
              more than the limit of {MAX_TRIAL_STEPS:.0} steps; give shorter periods"
         );
     }

@@ -294,8 +294,8 @@ fn load_reused(path: &Path, expected: &Rnn) -> Result<Rnn> {
     }
     if comparable != expected.config {
         let saved = serde_json::to_value(&comparable)?;
-        let wanted = serde_json::to_value(&expected.config)?;
-        let differing: Vec<&str> = wanted
+        let expected_value = serde_json::to_value(&expected.config)?;
+        let differing: Vec<&str> = expected_value
             .as_object()
             .into_iter()
             .flatten()

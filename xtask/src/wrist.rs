@@ -155,13 +155,13 @@ impl WristConfig {
             task.baseline_ms + (task.n_target_steps as f64 + 1.0) * longest_hold_ms,
             task.dt_ms,
         )?;
-        crate::spiking::check_spiking_settings(
+        crate::spiking::check_run_sizes(
             &self.conversion,
             self.task.dt_ms,
             self.n_trials,
             self.task.n_units(),
+            self.n_training_seeds,
         )?;
-        crate::training::check_count("n_training_seeds", self.n_training_seeds, "training seeds")?;
         self.thresholds.validate()
     }
 }

@@ -2,11 +2,10 @@
 //! of the remaining iterations would come from another random stream. This runs in its own
 //! test binary since the run seed is process-wide.
 
-use ndarray::Array2;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rnn_core::{Rnn, RnnConfig, Trial};
-use xtask::training::{train_controlled, TrainingSettings};
+mod common;
+
+use common::{hold_trial, net, settings};
+use xtask::training::train_controlled;
 use xtask::{artifact, interrupt};
 
 #[test]
@@ -14,27 +13,8 @@ fn resume_under_other_seed_rejected() {
     let dir = std::env::temp_dir().join(format!("resume-seed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("net.bin");
-    let settings = TrainingSettings {
-        iterations: 6,
-        batch_size: 1,
-        learning_rate: 1e-2,
-        clip_norm: 1.0,
-        decay_start_fraction: 1.0,
-        final_learning_rate: 1e-2,
-        target_loss: None,
-        checkpoint_every: 2,
-    };
-    let net = || {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        Rnn::new_using(RnnConfig::new(2, 1), &mut rng).unwrap()
-    };
-    let mut sample = |_: usize| {
-        Ok(vec![Trial {
-            inputs: Array2::from_elem((10, 1), 0.5),
-            targets: Array2::from_elem((10, 2), 0.3),
-            weights: Array2::from_elem((10, 2), 0.05),
-        }])
-    };
+    let settings = settings(6);
+    let mut sample = |_: usize| Ok(vec![hold_trial()]);
 
     artifact::set_run_seed(1);
     let err = train_controlled(

@@ -2,46 +2,21 @@
 //! run's task, training settings, initial network and seed. This runs in its own test binary
 //! because the reuse switch and the run seed are process-wide.
 
+mod common;
+
 use std::sync::atomic::Ordering;
 
-use ndarray::Array2;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rnn_core::{Rnn, RnnConfig, Trial};
+use common::{hold_trial, net, settings};
 use serde_json::json;
 use xtask::artifact;
-use xtask::training::{train_with_checkpoints, TrainingSettings, REUSE_TRAINED};
-
-fn settings(iterations: usize) -> TrainingSettings {
-    TrainingSettings {
-        iterations,
-        batch_size: 1,
-        learning_rate: 1e-2,
-        clip_norm: 1.0,
-        decay_start_fraction: 1.0,
-        final_learning_rate: 1e-2,
-        target_loss: None,
-        checkpoint_every: 2,
-    }
-}
-
-fn net() -> Rnn {
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    Rnn::new_using(RnnConfig::new(2, 1), &mut rng).unwrap()
-}
+use xtask::training::{train_with_checkpoints, REUSE_TRAINED};
 
 #[test]
 fn reuse_requires_matching_fingerprint() {
     let dir = std::env::temp_dir().join(format!("reuse-check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("net.bin");
-    let mut sample = |_: usize| {
-        Ok(vec![Trial {
-            inputs: Array2::from_elem((10, 1), 0.5),
-            targets: Array2::from_elem((10, 2), 0.3),
-            weights: Array2::from_elem((10, 2), 0.05),
-        }])
-    };
+    let mut sample = |_: usize| Ok(vec![hold_trial()]);
     let task = json!({ "level": 0.3 });
     artifact::set_run_seed(1);
 

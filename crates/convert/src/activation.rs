@@ -41,8 +41,8 @@ pub struct TableConfig {
     /// Width (in `x`) of the Gaussian kernel of the local quadratic regression applied to the
     /// measured curve; 0 uses the raw means.
     ///
-    /// Each grid point carries independent sampling noise (about 0.002 in `Phi` with the
-    /// defaults); a width of 0.25 brings it to about 0.0004 without measurable bias.
+    /// Each grid point carries independent sampling noise, about 0.002 in `Phi` with the
+    /// defaults. A width of 0.25 brings it to about 0.0004 without measurable bias.
     #[serde(default = "default_smoothing_bandwidth")]
     pub smoothing_bandwidth: f64,
     /// Measurement of each point.
@@ -276,7 +276,7 @@ pub fn tabulate_activation(
 ///
 /// At each point the weighted least-squares parabola through the neighbours within
 /// `3 bandwidth` is fitted and its value taken. A quadratic is reproduced exactly, so the
-/// smoothing adds no bias where the curve is locally quadratic; for a curve with third
+/// smoothing adds no bias where the curve is locally quadratic. For a curve with third
 /// derivative `c` the bias is of order `c bandwidth^3`, below 1e-4 for the f-I curves here.
 /// Where fewer than three neighbours are in reach, the point keeps its value.
 pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Vec<f64> {
@@ -342,11 +342,11 @@ mod tests {
 
     #[test]
     fn smoothing_removes_alternating_noise() {
-        // A logistic plus +-0.002 alternating from point to point: away from the ends the
-        // smoothed curve is within 3e-4 of the logistic (the kernel spans about 30 points,
-        // over which the alternation cancels to 1/30 of its size, plus a cubic-term bias
-        // below 1e-4). Within 3 bandwidths of an end the window is one-sided and cancels
-        // less: within 1e-3 there.
+        // A logistic plus +-0.002 alternating from point to point. Away from the ends the
+        // smoothed curve is within 3e-4 of the logistic, because the kernel spans about 30
+        // points, over which the alternation cancels to 1/30 of its size, and the cubic-term
+        // bias is below 1e-4. Within 3 bandwidths of an end the window is one-sided and
+        // cancels less, so the tolerance there is 1e-3.
         let x: Vec<f64> = (0..241).map(|k| -6.0 + 0.05 * f64::from(k)).collect();
         let logistic = |v: f64| 1.0 / (1.0 + (-v).exp());
         let noisy: Vec<f64> = x
