@@ -44,6 +44,36 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
     parse(&text, format).with_context(|| format!("invalid configuration {}", path.display()))
 }
 
+/// Describes a JSON syntax error. JSON has no NaN or infinity, and serde_json reports one only
+/// as "expected value", so a non-finite number at the error's position is named as such.
+fn json_syntax_error(text: &str, err: serde_json::Error) -> anyhow::Error {
+    // serde_json's column is 1-based and, after a minus sign, points past it.
+    let line = text.lines().nth(err.line().saturating_sub(1)).unwrap_or("");
+    let mut start = err.column().saturating_sub(1);
+    if start > 0 && line.as_bytes().get(start - 1) == Some(&b'-') {
+        start -= 1;
+    }
+    let at = line.get(start..).unwrap_or("");
+    let word: String = at
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '+')
+        .collect();
+    let non_finite = ["nan", "inf", "infinity"];
+    if non_finite.contains(
+        &word
+            .trim_start_matches(['-', '+'])
+            .to_ascii_lowercase()
+            .as_str(),
+    ) {
+        return anyhow::anyhow!(
+            "not valid JSON: {word} at line {} column {} is not a number; give a finite number",
+            err.line(),
+            start + 1
+        );
+    }
+    anyhow::Error::new(err).context("not valid JSON")
+}
+
 /// Parses configuration text in which every key must be known. An error names the key path
 /// (for example `training.learning_rate`) and the problem, and for an unknown key or variant
 /// also the nearest valid name.
@@ -52,7 +82,7 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// Syntax errors, unknown keys, missing keys and values of the wrong type.
 pub fn parse<T: DeserializeOwned>(text: &str, format: Format) -> Result<T> {
     let value: serde_json::Value = match format {
-        Format::Json => serde_json::from_str(text).context("not valid JSON")?,
+        Format::Json => serde_json::from_str(text).map_err(|err| json_syntax_error(text, err))?,
         Format::Toml => {
             let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
             // JSON has no NaN or infinity, so the conversion below would turn them into null.
@@ -158,6 +188,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`x[1]`: -inf"), "{err}");
+    }
+
+    #[test]
+    fn json_nan_named_with_position() {
+        // Line 2 is `  "training": {"learning_rate": NaN}`, where the N is the 33rd character.
+        let text = "{\n  \"training\": {\"learning_rate\": NaN}\n}";
+        let err = format!(
+            "{:#}",
+            parse::<serde_json::Value>(text, Format::Json).unwrap_err()
+        );
+        assert!(err.contains("NaN at line 2 column 33"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse::<serde_json::Value>("[1.0, -Infinity]", Format::Json).unwrap_err()
+        );
+        assert!(err.contains("-Infinity at line 1 column 7"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse::<serde_json::Value>("{\"a\": }", Format::Json).unwrap_err()
+        );
+        assert!(err.contains("not valid JSON: expected value"), "{err}");
     }
 
     #[test]

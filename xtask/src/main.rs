@@ -31,6 +31,12 @@ struct Cli {
     command: Command,
 }
 
+/// Resolves a default path against the workspace root, so that a command run from a
+/// subfolder writes to the same place as one run from the root.
+fn in_workspace(relative: &str) -> PathBuf {
+    manifest::workspace_root().join(relative)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Task {
     Memory,
@@ -48,7 +54,7 @@ struct NestSource {
     #[arg(long)]
     conversion: Option<String>,
     /// Output folder of the `reproduce` run.
-    #[arg(long, default_value = "target/reproduce")]
+    #[arg(long, default_value_os_t = in_workspace("target/reproduce"))]
     from: PathBuf,
 }
 
@@ -98,7 +104,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Folder for the artifacts.
-        #[arg(long, default_value = "target/reproduce")]
+        #[arg(long, default_value_os_t = in_workspace("target/reproduce"))]
         out: PathBuf,
         /// Folder of reference summaries (`<task>-quick.json`) to check the run against.
         #[arg(long)]
@@ -185,7 +191,7 @@ enum Command {
     /// Writes the built-in default configurations into a folder.
     WriteConfigs {
         /// Target folder.
-        #[arg(long, default_value = "data/config")]
+        #[arg(long, default_value_os_t = in_workspace("data/config"))]
         out: PathBuf,
         /// File format of the written configurations.
         #[arg(long, value_enum, default_value = "json")]
@@ -298,7 +304,7 @@ fn run(cli: Cli) -> Result<()> {
             conditions,
         } => {
             let (task, label) = (source.task, source.label());
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("target/nest/{}", task.name())));
+            let out = out.unwrap_or_else(|| in_workspace(&format!("target/nest/{}", task.name())));
             let settings = nest::crosscheck::Settings {
                 trials,
                 threads,
@@ -616,7 +622,7 @@ mod validation_tests {
             "distractor_probability": |c: &mut MemoryConfig, v| c.task.distractor_probability = v => [-0.1, 1.5, NAN];
             "distractor_hold_min_ms": |c: &mut MemoryConfig, v| c.task.distractor_hold_min_ms = v => [0.0, 0.5];
             "distractor_hold_max_ms": |c: &mut MemoryConfig, v| c.task.distractor_hold_max_ms = v => [100.0, INF];
-            "conversion.dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [5.0, 0.3];
+            "conversion.dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [5.0, 0.3, 0.001, 1e-5];
             "synaptic delay": |c: &mut MemoryConfig, v| c.conversion.delay_ms = v => [1e6];
             "conversion.n_neurons": |c: &mut MemoryConfig, v| c.conversion.n_neurons = v => [1_000_000_000];
             "n_trials": |c: &mut MemoryConfig, v| c.n_trials = v => [1_000_000_000];
@@ -706,6 +712,7 @@ mod validation_tests {
             "n_seeds": |c: &mut WristConfig, v| c.table.n_seeds = v => [0];
             "duration_ms": |c: &mut WristConfig, v| c.table.fi.duration_ms = v => [0.0];
             "g": |c: &mut WristConfig, v| c.conversion.g = v => [-1.0];
+            "conversion.dt_ms": |c: &mut WristConfig, v| c.conversion.dt_ms = v => [0.3, 0.001];
             "tau_m_ms": |c: &mut WristConfig, v| c.conversion.neuron.tau_m_ms = v => [0.0];
             "motoneuron_delay_ms": |c: &mut WristConfig, v| c.motoneuron_delay_ms = v => [-1.0, NAN];
             "training.iterations": |c: &mut WristConfig, v| c.training.iterations = v => [0];

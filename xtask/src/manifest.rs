@@ -234,7 +234,7 @@ pub fn digest_folder(dir: &Path) -> Result<BTreeMap<String, FileDigest>> {
 }
 
 /// Root of the workspace the xtask binary was built from.
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)

@@ -741,10 +741,21 @@ pub fn reproduce(
         &calibrated_eval,
         task.dt_ms,
     )?;
-    write_psth_csv(&out_dir.join("psth_plain.csv"), &plain.runs)?;
+    let cue_labels: Vec<String> = tasks_memory::test_cue_values()
+        .iter()
+        .map(|cue| cue.to_string())
+        .collect();
+    write_psth_csv(
+        &out_dir.join("psth_plain.csv"),
+        &plain.runs,
+        "cue",
+        &cue_labels,
+    )?;
     write_psth_csv(
         &out_dir.join("psth_calibrated.csv"),
         &calibrated_spiking.runs,
+        "cue",
+        &cue_labels,
     )?;
 
     // Human-readable output traces: continuous and spiking output per cue value.

@@ -13,7 +13,9 @@ use crate::manifest::{self, FileStatus, Manifest, RunSettings};
 /// Default output folder of a replay: `target/replay/<task>-<UTC time>`.
 fn default_out(task: &str) -> PathBuf {
     let stamp = manifest::now_utc().replace([':', '-'], "");
-    PathBuf::from("target/replay").join(format!("{task}-{stamp}"))
+    manifest::workspace_root()
+        .join("target/replay")
+        .join(format!("{task}-{stamp}"))
 }
 
 /// Fails unless `dir` is missing or empty, so that a replay never mixes with older files.

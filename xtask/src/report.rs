@@ -484,6 +484,7 @@ fn unit_grid(title: &str, pairs: &[TracePair], roles: &[String], dt_ms: f64) -> 
                 y_range: Some((lo - pad, hi + pad)),
                 x_desc: "time (ms)".to_string(),
                 y_desc: "activity".to_string(),
+                x_log2: false,
             }
         })
         .collect();

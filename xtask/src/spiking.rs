@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use convert::metrics::{compare_runs, median_defined, UnitAgreement};
 use convert::seeds::stream_seed;
 use convert::trials::{mean_psth_hz, mean_readout, PSTH_BIN_MS};
@@ -65,16 +65,31 @@ impl SpikingRuns {
 }
 
 /// Writes the mean PSTHs as CSV: one row per condition and 10 ms bin, one column per unit.
-pub fn write_psth_csv(path: &Path, runs: &SpikingRuns) -> Result<()> {
+/// The first column, named `column`, contains each condition's label (`labels[c]` for
+/// condition `c`), such as its cue value.
+pub fn write_psth_csv(
+    path: &Path,
+    runs: &SpikingRuns,
+    column: &str,
+    labels: &[String],
+) -> Result<()> {
+    if labels.len() != runs.mean_psths.len() {
+        bail!(
+            "failed to write {}: {} condition labels for {} conditions",
+            path.display(),
+            labels.len(),
+            runs.mean_psths.len()
+        );
+    }
     let n_units = runs.mean_psths.first().map_or(0, |p| p.ncols());
-    let mut text = String::from("condition,bin_start_ms");
+    let mut text = format!("{column},bin_start_ms");
     for unit in 0..n_units {
         text.push_str(&format!(",rate_hz_{unit}"));
     }
     text.push('\n');
-    for (condition_idx, psth) in runs.mean_psths.iter().enumerate() {
+    for (label, psth) in labels.iter().zip(&runs.mean_psths) {
         for (bin_idx, row) in psth.outer_iter().enumerate() {
-            text.push_str(&format!("{condition_idx},{}", bin_idx as f64 * PSTH_BIN_MS));
+            text.push_str(&format!("{label},{}", bin_idx as f64 * PSTH_BIN_MS));
             for rate in row {
                 text.push_str(&format!(",{rate}"));
             }
@@ -231,6 +246,20 @@ pub fn check_run_sizes(
     crate::training::check_count("n_training_seeds", n_training_seeds, "training seeds")
 }
 
+/// Rounds `value` to `digits` significant digits, so that a suggested value prints as
+/// `0.000001` instead of `0.0000010000000000000002`.
+fn round_significant(value: f64, digits: i32) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(digits - 1 - value.abs().log10().floor() as i32);
+    (value * scale).round() / scale
+}
+
+/// Largest number of simulation steps per continuous step: 100 takes the simulation step down
+/// to 0.01 ms for a 1 ms continuous step, ten times finer than the default.
+const MAX_SUBSTEPS: f64 = 100.0;
+
 /// Largest number of continuous time steps of one trial.
 const MAX_TRIAL_STEPS: f64 = 100_000.0;
 
@@ -262,7 +291,15 @@ pub fn check_spiking_settings(
         anyhow::bail!(
             "invalid conversion.dt_ms = {}: the continuous step of {continuous_dt_ms} ms must be a whole multiple of it (for example {})",
             conversion.dt_ms,
-            continuous_dt_ms / 10.0
+            round_significant(continuous_dt_ms / 10.0, 9)
+        );
+    }
+    if ratio.round() > MAX_SUBSTEPS {
+        anyhow::bail!(
+            "invalid conversion.dt_ms = {}: it splits each continuous step of {continuous_dt_ms} ms into {:.0} simulation steps, more than the limit of {MAX_SUBSTEPS:.0}; give at least {}",
+            conversion.dt_ms,
+            ratio.round(),
+            round_significant(continuous_dt_ms / MAX_SUBSTEPS, 9)
         );
     }
     let target_delays = conversion.target_delay_ms.iter().flatten();
@@ -296,4 +333,19 @@ pub fn check_spiking_settings(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_significant;
+
+    #[test]
+    fn suggestion_rounding() {
+        // 1e-5 / 10 in f64 is 1.0000000000000002e-6; nine significant digits drop the tail.
+        assert_eq!(round_significant(1e-5 / 10.0, 9).to_string(), "0.000001");
+        assert_eq!(round_significant(0.1, 9), 0.1);
+        assert_eq!(round_significant(123.456_789_123, 4), 123.5);
+        assert_eq!(round_significant(-0.012_345, 2), -0.012);
+        assert_eq!(round_significant(0.0, 3), 0.0);
+    }
 }

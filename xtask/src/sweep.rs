@@ -54,7 +54,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Folder of the task run; the sweep goes to `<out>/<task>-sweep/`.
-    #[arg(long, default_value = "target/sweep")]
+    #[arg(long, default_value_os_t = crate::manifest::workspace_root().join("target/sweep"))]
     pub out: PathBuf,
     /// Load networks trained by an earlier run in `--out` instead of training again.
     #[arg(long)]
@@ -461,7 +461,7 @@ fn write_csv(path: &Path, rows: &[SweepRow]) -> Result<()> {
 }
 
 /// Draws one panel per measure: every seed, the mean, the min-max range, mean +- sd and the
-/// worst case, against log2 of the population size.
+/// worst case, against the population size on a base-2 logarithmic axis.
 fn sweep_figure(task: &str, measures: &[MeasureSummary], rows: &[SweepRow]) -> GridFigure {
     let x = |n: usize| (n as f64).log2();
     let panels = measures
@@ -516,8 +516,9 @@ fn sweep_figure(task: &str, measures: &[MeasureSummary], rows: &[SweepRow]) -> G
                 title: measure.meaning.to_string(),
                 series,
                 y_range: None,
-                x_desc: "log2(neurons per population)".to_string(),
+                x_desc: "neurons per population (log scale)".to_string(),
                 y_desc: measure.name.to_string(),
+                x_log2: true,
             }
         })
         .collect();
@@ -556,8 +557,8 @@ fn write_html(
         &png,
         "sweep",
         "Per measure: every seed (grey), the mean (black), mean +- sample sd (dashed), the \
-         min-max range (thin) and the worst seed (orange), against log2 of the population \
-         size (5 = 32, 7 = 128, 9 = 512). The green dashed line marks the noise floor.",
+         min-max range (thin) and the worst seed (orange), against the population size on a \
+         logarithmic axis. The green dashed line marks the noise floor.",
     );
     page.heading(2, "Noise floor");
     page.paragraph(
@@ -673,6 +674,50 @@ mod tests {
             stats(100, 0.6, 0.01),
         ];
         assert_eq!(noise_floor(&late, Better::Higher), Some(100));
+    }
+
+    #[test]
+    fn figure_drawn_with_size_ticks() {
+        // Rows at 25 to 400 neurons, three seeds each; the test checks that the page and
+        // the figure are written (the tick labels are checked by eye in the PNG).
+        let sizes = [25, 50, 100, 200, 400];
+        let mut rows = Vec::new();
+        for (size_idx, &n_neurons) in sizes.iter().enumerate() {
+            for seed_index in 0..3 {
+                let spread = 0.01 * seed_index as f64;
+                rows.push(SweepRow {
+                    n_neurons,
+                    seed_index,
+                    seed: seed_index as u64,
+                    measure: PointMeasure {
+                        median_r: Some(0.8 + 0.04 * size_idx as f64 - spread),
+                        median_nrmse: Some(0.2 - 0.03 * size_idx as f64 + spread),
+                        task_error: 0.3 - 0.05 * size_idx as f64 + spread,
+                        n_undefined_r: 0,
+                        max_rate_hz: 90.0,
+                        mean_isi_cv: Some(0.8),
+                    },
+                    seconds: 1.0,
+                });
+            }
+        }
+        let measures = [summarise(
+            &rows,
+            &sizes,
+            "median_r",
+            "median per-unit r",
+            Better::Higher,
+            |m| m.median_r,
+        )];
+        let dir = std::env::temp_dir().join(format!("sweep-figure-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_html(&dir, "memory", &measures, &rows, 2, 10.0).unwrap();
+        let png = std::fs::metadata(dir.join("sweep.png")).unwrap();
+        assert!(png.len() > 1000, "sweep.png has {} bytes", png.len());
+        assert!(dir.join("sweep.html").exists());
+        if std::env::var_os("KEEP_SWEEP_FIGURE").is_none() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     #[test]

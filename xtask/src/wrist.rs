@@ -235,7 +235,7 @@ fn train_wrist_net(
             &mut rnn,
             &config.training,
             &stage,
-            &out_dir.join(format!("rnn_{stage}.bin")),
+            &out_dir.join(format!("rnn_{label}_{seed_idx}.bin")),
             &json!({ "task": task }),
             &mut sample_batch,
         )?;
@@ -510,8 +510,20 @@ pub fn reproduce(
         &out_dir,
     )?;
     timings.insert("spiking_s".into(), json!(started.elapsed().as_secs_f64()));
-    write_psth_csv(&out_dir.join("psth_phi.csv"), &spiking)?;
-    write_psth_csv(&out_dir.join("psth_control.csv"), &control_spiking)?;
+    // The wrist task has a single test trial.
+    let trial_label = ["test".to_string()];
+    write_psth_csv(
+        &out_dir.join("psth_phi.csv"),
+        &spiking,
+        "trial",
+        &trial_label,
+    )?;
+    write_psth_csv(
+        &out_dir.join("psth_control.csv"),
+        &control_spiking,
+        "trial",
+        &trial_label,
+    )?;
     write_templates_csv(&out_dir.join("templates.csv"), config)?;
     write_traces_csv(
         &out_dir.join("traces_phi.csv"),

@@ -146,7 +146,7 @@ pub fn crosscheck(
 
     // NEST side.
     let python = ensure_venv(
-        Path::new("target/bench-venv"),
+        &crate::manifest::workspace_root().join("target/bench-venv"),
         "nest",
         &[NEST_REQUIREMENT, "numpy"],
     )

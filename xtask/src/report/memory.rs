@@ -241,6 +241,7 @@ fn fit_figure(report: &mut Report) -> Result<()> {
                 y_range: None,
                 x_desc: "unit input x".to_string(),
                 y_desc: "activity".to_string(),
+                x_log2: false,
             },
             Panel {
                 title: "error Phi - logistic".to_string(),
@@ -251,6 +252,7 @@ fn fit_figure(report: &mut Report) -> Result<()> {
                 y_range: None,
                 x_desc: "unit input x".to_string(),
                 y_desc: "Phi - logistic".to_string(),
+                x_log2: false,
             },
         ],
     };
@@ -322,6 +324,7 @@ fn output_figure(report: &mut Report) -> Result<()> {
             y_range: None,
             x_desc: "time (ms)".to_string(),
             y_desc: "output activity".to_string(),
+            x_log2: false,
         }],
     };
 

@@ -130,6 +130,9 @@ pub struct Panel {
     pub x_desc: String,
     /// y axis label.
     pub y_desc: String,
+    /// Whether the x values are base-2 logarithms of the plotted quantity; the tick labels
+    /// then show the quantity itself (`2^x`).
+    pub x_log2: bool,
 }
 
 /// A figure of panels in a grid of `layout.0` rows and `layout.1` columns, filled row by row.
@@ -232,12 +235,19 @@ fn draw_panel(
         .y_label_area_size(if show_y_desc { 80 } else { 58 })
         .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
         .map_err(plot_error)?;
+    let x_tick = |value: &f64| {
+        if panel.x_log2 {
+            format_tick(&2f64.powf(*value).round())
+        } else {
+            format_tick(value)
+        }
+    };
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE)
         .bold_line_style(BLACK.mix(0.1))
         .x_labels(6)
         .y_labels(5)
-        .x_label_formatter(&format_tick)
+        .x_label_formatter(&x_tick)
         .y_label_formatter(&format_tick)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17));

@@ -224,6 +224,7 @@ fn phi_figure(report: &mut Report) -> Result<()> {
                 y_range: None,
                 x_desc: "unit input x".to_string(),
                 y_desc: "activity".to_string(),
+                x_log2: false,
             },
             Panel {
                 title: "measured - Siegert".to_string(),
@@ -234,6 +235,7 @@ fn phi_figure(report: &mut Report) -> Result<()> {
                 y_range: None,
                 x_desc: "unit input x".to_string(),
                 y_desc: "difference".to_string(),
+                x_log2: false,
             },
         ],
     };
@@ -318,6 +320,7 @@ fn pools_figure(report: &mut Report, phi: &NetTraces, control: &NetTraces) -> Re
             y_range: None,
             x_desc: "time (ms)".to_string(),
             y_desc: "activity".to_string(),
+            x_log2: false,
         })
         .collect();
     let figure = GridFigure {
