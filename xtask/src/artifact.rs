@@ -256,6 +256,13 @@ pub fn split_header(bytes: &[u8]) -> Result<(Header, &[u8])> {
     let cursor = &mut rest;
     let magic = take(cursor, MAGIC.len(), "magic number")?;
     if magic != MAGIC {
+        // JSON and CSV outputs of a run are plain text, read directly.
+        if bytes.first().is_some_and(|b| matches!(b, b'{' | b'[')) {
+            bail!("not an artifact of this toolkit: the file looks like JSON; open it as text");
+        }
+        if bytes.is_ascii() {
+            bail!("not an artifact of this toolkit: the file is plain text; open it directly");
+        }
         bail!("not an artifact of this toolkit (wrong magic number {magic:02x?})");
     }
     let version = take_u32(cursor, "format version")?;

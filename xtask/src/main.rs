@@ -188,7 +188,8 @@ enum Command {
     /// Converts and simulates one trained network at several population sizes and seeds and
     /// plots the agreement against the population size.
     Sweep(sweep::SweepArgs),
-    /// Writes the built-in default configurations into a folder.
+    /// Writes the built-in default configurations into a folder, replacing files of the same
+    /// names (by default the committed `data/config/` files, which equal the defaults).
     WriteConfigs {
         /// Target folder.
         #[arg(long, default_value_os_t = in_workspace("data/config"))]
@@ -480,7 +481,9 @@ fn other_task_hint<T: serde::de::DeserializeOwned>(
 }
 
 fn write_config<T: serde::Serialize>(path: &Path, value: &T, format: config::Format) -> Result<()> {
-    artifact::write_atomic(path, config::to_text(value, format)?.as_bytes())
+    artifact::write_atomic(path, config::to_text(value, format)?.as_bytes())?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn report_task(task: &str, summary: &serde_json::Value, passed: bool) {
@@ -638,6 +641,8 @@ mod validation_tests {
             "calibration.iterations": |c: &mut MemoryConfig, v| c.calibration.iterations = v => [0];
             "calibration.learning_rate": |c: &mut MemoryConfig, v| c.calibration.learning_rate = v => [0.0];
             "x_step": |c: &mut MemoryConfig, v| c.fit.x_step = v => [0.0, -0.1, 1e-12];
+            "warmup_ms": |c: &mut MemoryConfig, v| c.fit.fi.warmup_ms = v => [1e300];
+            "duration_ms": |c: &mut MemoryConfig, v| c.table.fi.duration_ms = v => [1e-9, 1e12];
             "x_min": |c: &mut MemoryConfig, v| c.fit.x_min = v => [NAN];
             "x_max": |c: &mut MemoryConfig, v| c.fit.x_max = v => [-7.0, INF];
             "mu_step": |c: &mut MemoryConfig, v| c.fit.mu_step = v => [0.0];

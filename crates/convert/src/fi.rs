@@ -44,6 +44,10 @@ impl Default for FiConfig {
     }
 }
 
+/// Largest number of time steps of the warm-up and of the counting window: 1e8 steps of
+/// 0.1 ms simulate about 2.8 hours, far beyond what a stationary rate needs.
+const MAX_FI_STEPS: f64 = 1e8;
+
 impl FiConfig {
     /// Checks the counts and durations.
     ///
@@ -72,6 +76,26 @@ impl FiConfig {
                 value: self.warmup_ms,
                 expected: "a finite value >= 0",
             });
+        }
+        if self.duration_ms < self.dt_ms {
+            return Err(Error::InvalidParameter {
+                name: "duration_ms",
+                value: self.duration_ms,
+                expected: "at least one time step dt_ms",
+            });
+        }
+        for (name, value) in [
+            ("warmup_ms", self.warmup_ms),
+            ("duration_ms", self.duration_ms),
+        ] {
+            if value / self.dt_ms > MAX_FI_STEPS {
+                return Err(Error::InvalidParameter {
+                    name,
+                    value,
+                    expected:
+                        "at most 1e8 time steps dt_ms (give a shorter time or a larger dt_ms)",
+                });
+            }
         }
         Ok(())
     }
@@ -214,5 +238,51 @@ mod tests {
             measure_fi_curve(&noiseless(), &[f64::NAN], &FiConfig::default(), 0),
             Err(Error::InvalidParameter { name: "drive", .. })
         ));
+    }
+
+    #[test]
+    fn rejects_unbounded_durations() {
+        let cases = [
+            (
+                "warmup_ms",
+                FiConfig {
+                    warmup_ms: 1e300,
+                    ..FiConfig::default()
+                },
+            ),
+            (
+                "warmup_ms",
+                FiConfig {
+                    dt_ms: 1e-300,
+                    ..FiConfig::default()
+                },
+            ),
+            (
+                "duration_ms",
+                FiConfig {
+                    duration_ms: 1e-9,
+                    ..FiConfig::default()
+                },
+            ),
+            (
+                "duration_ms",
+                FiConfig {
+                    duration_ms: 1.1e7,
+                    ..FiConfig::default()
+                },
+            ),
+        ];
+        for (expected, config) in cases {
+            match config.validate() {
+                Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, expected),
+                other => panic!("{config:?} gave {other:?}, expected an error on {expected}"),
+            }
+        }
+        // 1e8 steps of 0.1 ms is the largest accepted window.
+        let longest = FiConfig {
+            duration_ms: 1e7,
+            ..FiConfig::default()
+        };
+        assert!(longest.validate().is_ok());
     }
 }

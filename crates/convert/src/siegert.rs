@@ -119,8 +119,41 @@ const GAUSS_WEIGHTS: [f64; 4] = [
     0.101_228_536_290_376_3,
 ];
 
+/// Below this `u` the integrand `erfcx(-u)` is integrated with its asymptotic series, so that
+/// the cost of the integral does not grow with `(theta - V_r) / sigma`. Drives within 50 sigma
+/// of the reset keep the quadrature alone.
+const TAIL_START: f64 = -50.0;
+
+/// Above this upper limit the rate is below `exp(-upper^2) < 1e-600` Hz, zero in `f64`.
+const ZERO_RATE_UPPER: f64 = 40.0;
+
+/// Antiderivative of `erfcx(z)` for `z >= 50` from the asymptotic series
+/// `erfcx(z) = (1/sqrt(pi)) (1/z - 1/(2 z^3) + 3/(4 z^5) - 15/(8 z^7) + ...)`, integrated term
+/// by term; the first omitted term is about 1e-14 at `z = 50`.
+fn erfcx_tail_antiderivative(z: f64) -> f64 {
+    let inv2 = 1.0 / (z * z);
+    (z.ln() + inv2 / 4.0 - 3.0 * inv2 * inv2 / 16.0 + 5.0 * inv2 * inv2 * inv2 / 16.0) / PI.sqrt()
+}
+
 /// Integral of `erfcx(-u) exp(-shift)` from `lower` to `upper` (lower < upper).
 fn integrate_scaled(lower: f64, upper: f64, shift: f64) -> f64 {
+    let mut total = 0.0;
+    if lower < TAIL_START {
+        // u in [lower, min(upper, TAIL_START)] is z = -u in [max(-upper, 50), -lower].
+        let z_low = -upper.min(TAIL_START);
+        let z_high = -lower;
+        total +=
+            (erfcx_tail_antiderivative(z_high) - erfcx_tail_antiderivative(z_low)) * (-shift).exp();
+    }
+    let lower = lower.max(TAIL_START);
+    if lower < upper {
+        total += integrate_panels(lower, upper, shift);
+    }
+    total
+}
+
+/// Gauss-Legendre quadrature of `erfcx(-u) exp(-shift)` on panels of width at most 0.05.
+fn integrate_panels(lower: f64, upper: f64, shift: f64) -> f64 {
     let n_panels = ((upper - lower) / 0.05).ceil().max(1.0) as usize;
     let width = (upper - lower) / n_panels as f64;
     let mut total = 0.0;
@@ -165,6 +198,9 @@ pub fn siegert_with_derivative(params: &SiegertParams, mu: f64) -> Result<(f64, 
     let t_ref_s = params.t_ref_ms * 1e-3;
     let lower = (params.v_reset - mu) / params.sigma_v;
     let upper = (params.v_threshold - mu) / params.sigma_v;
+    if upper > ZERO_RATE_UPPER {
+        return Ok((0.0, 0.0));
+    }
 
     // Split off exp(upper^2) when the integrand grows like exp(u^2) near the upper limit.
     let shift = if upper > 0.0 { upper * upper } else { 0.0 };
@@ -281,6 +317,58 @@ mod tests {
         assert!(high < 125.0, "{high}");
         assert!(high > 124.0, "{high}");
         assert_eq!(siegert_rate_hz(&p, -1e3).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn tail_series_matches_quadrature() {
+        // From u = -80 the series covers [-80, -50]; quadrature over the whole range is the
+        // independent reference.
+        for (lower, upper, shift) in [(-80.0, 1.0, 1.0), (-80.0, -60.0, 0.0), (-200.0, -2.0, 0.0)] {
+            let split = integrate_scaled(lower, upper, shift);
+            let full = integrate_panels(lower, upper, shift);
+            assert!(
+                (split - full).abs() < 1e-12 * full,
+                "[{lower}, {upper}]: {split} against {full}"
+            );
+        }
+    }
+
+    #[test]
+    fn siegert_zero_for_huge_negative_drive() {
+        let p = params(10.0, 8.0, 0.5);
+        for mu in [-1e5, -1e6, -1e100, -1e300] {
+            let (rate, slope) = siegert_with_derivative(&p, mu).unwrap();
+            assert_eq!(rate, 0.0, "mu {mu}");
+            assert_eq!(slope, 0.0, "mu {mu}");
+        }
+    }
+
+    #[test]
+    fn siegert_small_noise_gives_deterministic_rate() {
+        // As sigma -> 0 with mu above threshold the Siegert rate tends to the deterministic
+        // LIF rate 1 / (t_ref + tau_m ln((mu - V_r) / (mu - theta))): for tau_m 10 ms,
+        // t_ref 8 ms and mu 2 that is 1000 / (8 + 10 ln 2) = 66.9737 Hz. The integral spans
+        // (theta - V_r) / sigma = 1e7 units of u and must not take 1e7 panels.
+        let expected = 1000.0 / (8.0 + 10.0 * std::f64::consts::LN_2);
+        for sigma in [1e-4, 1e-7] {
+            let rate = siegert_rate_hz(&params(10.0, 8.0, sigma), 2.0).unwrap();
+            assert!(
+                (rate - expected).abs() < 1e-3,
+                "sigma {sigma}: {rate} Hz against {expected} Hz"
+            );
+        }
+        // A reset far below threshold: 1 / (t_ref + tau_m ln((mu - V_r) / (mu - theta)))
+        // with V_r = -1e6, mu 2: ln(1000002) = 13.8155..., rate 1000 / (8 + 138.155...).
+        let far_reset = SiegertParams {
+            v_reset: -1e6,
+            ..params(10.0, 8.0, 0.5)
+        };
+        let rate = siegert_rate_hz(&far_reset, 2.0).unwrap();
+        let deterministic = 1000.0 / (8.0 + 10.0 * 1_000_002f64.ln());
+        assert!(
+            (rate - deterministic).abs() < 0.01 * deterministic,
+            "{rate} Hz against about {deterministic} Hz"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! rate of the noiseless neuron.
 //!
 //! Random draws take a caller's generator implementing `rand` 0.9's `Rng` (the examples use
-//! `rand_chacha` 0.9's `ChaCha8Rng`); the crate re-exports `rand` so that callers can match it.
+//! `rand_chacha` 0.9's `ChaCha8Rng`, so running them needs `rand_chacha = "0.9"` among your
+//! dependencies); the crate re-exports `rand` so that callers can match it.
 //!
 //! The neuron model, with a normalised potential (rest 0):
 //!

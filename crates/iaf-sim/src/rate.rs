@@ -37,7 +37,7 @@ mod tests {
         assert_eq!(lif_rate_deterministic_hz(&params, 0.5), 0.0);
         assert_eq!(lif_rate_deterministic_hz(&params, 1.0), 0.0);
         assert!(lif_rate_deterministic_hz(&params, f64::NAN).is_nan());
-        // tau_m 10, t_ref 8, mu 2: 1000 / (8 + 10 ln 2) = 66.2164... Hz.
+        // tau_m 10, t_ref 8, mu 2: 1000 / (8 + 10 ln 2) = 66.9737... Hz.
         let expected = 1000.0 / (8.0 + 10.0 * std::f64::consts::LN_2);
         let rate = lif_rate_deterministic_hz(&params, 2.0);
         assert!((rate - expected).abs() <= 1e-12 * expected);

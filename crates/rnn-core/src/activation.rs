@@ -297,6 +297,18 @@ fn validate_table(x_min: f64, dx: f64, values: &[f64], upper_limit: f64) -> Resu
             "a table needs at least 2 values",
         ));
     }
+    // A subnormal step makes 1 / dx infinite, and a step below the spacing of f64 values
+    // near x_min leaves the grid points equal, so the interpolation would divide by zero.
+    let x_last = x_min + (values.len() - 1) as f64 * dx;
+    if !(dx.is_normal() && (1.0 / dx).is_finite() && x_last.is_finite() && x_min + dx > x_min) {
+        return Err(Error::invalid(
+            "dx",
+            dx,
+            format!(
+                "is too small to resolve table arguments near x_min = {x_min}; give a larger step"
+            ),
+        ));
+    }
     for (k, &v) in values.iter().enumerate() {
         if !v.is_finite() {
             return Err(Error::invalid(

@@ -10,7 +10,8 @@
 //! `[0, sup phi]`.
 //!
 //! Random draws take a caller's generator implementing `rand` 0.9's `Rng` (the examples use
-//! `rand_chacha` 0.9's `ChaCha8Rng`); the crate re-exports `rand` so that callers can match it.
+//! `rand_chacha` 0.9's `ChaCha8Rng`, so running them needs `rand_chacha = "0.9"` among your
+//! dependencies); the crate re-exports `rand` so that callers can match it.
 //!
 //! The gradient is the exact gradient of the simulated discrete map (checked against central
 //! finite differences in the tests). Trials of a batch run in parallel with rayon, and their

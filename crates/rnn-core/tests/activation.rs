@@ -107,8 +107,10 @@ fn two_point_table_is_linear() {
 
 #[test]
 fn invalid_tables_rejected() {
-    let cases: [(f64, f64, Vec<f64>, f64, &str); 6] = [
+    let cases: [(f64, f64, Vec<f64>, f64, &str); 8] = [
         (0.0, 0.0, vec![0.0, 1.0], 1.0, "dx"),
+        (0.0, 1e-320, vec![0.0, 1.0], 1.0, "dx"),
+        (1e6, 1e-12, vec![0.0, 1.0], 1.0, "dx"),
         (0.0, -1.0, vec![0.0, 1.0], 1.0, "dx"),
         (f64::NAN, 1.0, vec![0.0, 1.0], 1.0, "x_min"),
         (0.0, 1.0, vec![0.5], 1.0, "values.len()"),

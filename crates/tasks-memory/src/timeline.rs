@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::params::{check_positive, whole_steps};
 use crate::{Error, MemoryTaskParams};
 
+/// Largest number of steps of one trial: its inputs, targets and weights then take about
+/// 1.6 GB for the default 2 inputs and 9 units, so larger requests are an input error.
+pub(crate) const MAX_TRIAL_STEPS: usize = 10_000_000;
+
 /// Step counts of one cue trial, shared by the trial builder and the metrics.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct TrialSteps {
@@ -32,11 +36,26 @@ impl TrialSteps {
                 ),
             ));
         }
-        Ok(Self {
+        let steps = Self {
             baseline: whole_steps("baseline_ms", params.baseline_ms, params.dt_ms)?,
             cue: whole_steps("cue_ms", params.cue_ms, params.dt_ms)?,
             delay,
-        })
+        };
+        let total = steps
+            .baseline
+            .saturating_add(steps.cue)
+            .saturating_add(steps.delay);
+        if total > MAX_TRIAL_STEPS {
+            return Err(crate::params::invalid(
+                "delay_ms",
+                delay_ms,
+                format!(
+                    "a trial may have at most {MAX_TRIAL_STEPS} steps of dt_ms = {} ms; give a shorter delay or a larger dt_ms",
+                    params.dt_ms
+                ),
+            ));
+        }
+        Ok(steps)
     }
 
     pub(crate) fn n_steps(&self) -> usize {
@@ -145,6 +164,22 @@ mod tests {
         assert_eq!(timeline.early_delay, 401..701);
         assert_eq!(timeline.late_delay, 1301..1801);
         assert_eq!(timeline.delay, 301..1801);
+    }
+
+    #[test]
+    fn rejects_huge_delay() {
+        for delay_ms in [1e12, 1e300] {
+            assert!(matches!(
+                MemoryTimeline::new(&MemoryTaskParams::default(), delay_ms),
+                Err(Error::InvalidParameter {
+                    name: "delay_ms",
+                    ..
+                })
+            ));
+        }
+        // Baseline 200 and cue 100 steps of 1 ms leave 1e7 - 300 steps for the delay.
+        assert!(TrialSteps::new(&MemoryTaskParams::default(), 1e7 - 300.0).is_ok());
+        assert!(TrialSteps::new(&MemoryTaskParams::default(), 1e7 - 299.0).is_err());
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct WristTimeline {
     pub directions: Vec<Direction>,
 }
 
+/// Largest number of steps of one trial: its inputs, targets and weights then take about
+/// 4.8 GB for 4 inputs and 28 units, so larger requests are an input error.
+pub(crate) const MAX_TRIAL_STEPS: usize = 10_000_000;
+
 impl WristTimeline {
     /// Lays out a trial with the given hold durations, one per target step.
     ///
@@ -51,7 +55,17 @@ impl WristTimeline {
             check_positive("holds_ms", hold_ms)?;
             step_starts.push(start);
             directions.push(direction);
-            start += whole_steps("holds_ms", hold_ms, params.dt_ms)?;
+            start = start.saturating_add(whole_steps("holds_ms", hold_ms, params.dt_ms)?);
+            if start > MAX_TRIAL_STEPS {
+                return Err(crate::params::invalid(
+                    "holds_ms",
+                    hold_ms,
+                    format!(
+                        "a trial may have at most {MAX_TRIAL_STEPS} steps of dt_ms = {} ms; give shorter holds or a larger dt_ms",
+                        params.dt_ms
+                    ),
+                ));
+            }
             direction = direction.opposite();
         }
         Ok(Self {
@@ -147,6 +161,22 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn rejects_huge_holds() {
+        for hold_ms in [1e12, 1e300] {
+            assert!(matches!(
+                WristTimeline::new(&WristTaskParams::default(), &[1000.0, hold_ms]),
+                Err(Error::InvalidParameter {
+                    name: "holds_ms",
+                    ..
+                })
+            ));
+        }
+        // 1e7 steps of 1 ms, the largest trial, is accepted.
+        let baseline_ms = WristTaskParams::default().baseline_ms;
+        assert!(WristTimeline::new(&WristTaskParams::default(), &[1e7 - baseline_ms]).is_ok());
     }
 
     #[test]
