@@ -14,14 +14,15 @@ pub struct UnitAgreement {
     pub rms_error: f64,
 }
 
-/// Pearson correlation of two equally long series, or `None` when either has zero variance.
+/// Pearson correlation of two equally long series, or `None` when either has zero variance
+/// or contains a NaN or infinite value (the correlation is then undefined, not a number).
 ///
 /// # Panics
 /// Panics when the lengths differ.
 pub fn pearson_r(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Option<f64> {
     assert_eq!(a.len(), b.len(), "pearson_r needs equally long series");
     let n = a.len() as f64;
-    if a.is_empty() {
+    if a.is_empty() || a.iter().chain(b.iter()).any(|v| !v.is_finite()) {
         return None;
     }
     let mean_a = a.sum() / n;
@@ -190,6 +191,16 @@ mod tests {
         // variances 2 and 2, so r = 1 / 2.
         let r = pearson_r(array![1.0, 2.0, 3.0].view(), array![1.0, 3.0, 2.0].view()).unwrap();
         assert!((r - 0.5).abs() < 1e-12, "{r}");
+    }
+
+    #[test]
+    fn non_finite_value_gives_undefined_r() {
+        let b = array![0.1, 0.2, 0.4];
+        for bad in [f64::NAN, f64::INFINITY] {
+            let a = array![0.3, bad, 0.5];
+            assert_eq!(pearson_r(a.view(), b.view()), None);
+            assert_eq!(pearson_r(b.view(), a.view()), None);
+        }
     }
 
     #[test]
