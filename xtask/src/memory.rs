@@ -176,15 +176,13 @@ impl MemoryConfig {
                 target_loss: None,
                 checkpoint_every: 500,
             },
-            // State noise of SD 0.0005 per step (a random walk of about 0.02 over a 1.5 s
-            // delay on a line attractor) and the best of three calibration runs on the
-            // validation cues. With the seed-1 logistic net and seeds 1-5 for the fit, the
-            // calibration and the trials, the first-second output error was 0.069-0.108 (3
-            // of 5 within 0.10), against 0.087-0.163 (1 of 5) for one unperturbed run.
-            calibration_perturbation: PerturbationSettings {
-                drive_offset_sd: 0.0,
-                state_noise_sd: 0.0005,
-            },
+            // The best of three calibration runs on the validation cues. With the seed-1
+            // logistic net and seeds 1-5 for the fit, the calibration and the trials, the
+            // first-second output error was 0.081-0.132 (3 of 5 within 0.10), against
+            // 0.087-0.163 (1 of 5) for one run. State noise of SD 0.0005 also gave 3 of 5,
+            // alone or with the selection, but its calibrated net missed the delay RMS
+            // threshold of 0.05 on seed 3 (0.051) and came within 0.001 of it on seed 1.
+            calibration_perturbation: PerturbationSettings::default(),
             calibration_selection: CalibrationSelection {
                 n_candidates: 3,
                 ..CalibrationSelection::default()
@@ -215,9 +213,8 @@ impl MemoryConfig {
         let mut config = MemoryConfig::full();
         config.training.iterations = 4000;
         config.calibration.iterations = 600;
-        // One unperturbed calibration run keeps the quick run short. NOTE: the quick run
-        // therefore does not exercise the perturbed calibration or the selection.
-        config.calibration_perturbation = PerturbationSettings::default();
+        // One calibration run keeps the quick run short. NOTE: the quick run therefore does
+        // not exercise the choice among calibration runs.
         config.calibration_selection = CalibrationSelection::default();
         config.fit.fi.n_neurons = 100;
         config.fit.fi.duration_ms = 1000.0;
