@@ -523,6 +523,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_config_without_perturbation_loads() {
+        // Files written before `calibration_perturbation` existed calibrate without it.
+        let mut value = serde_json::to_value(memory::MemoryConfig::full()).unwrap();
+        let removed = value
+            .as_object_mut()
+            .unwrap()
+            .remove("calibration_perturbation");
+        assert!(removed.is_some());
+        let parsed: memory::MemoryConfig =
+            config::parse(&value.to_string(), config::Format::Json).unwrap();
+        assert_eq!(
+            parsed.calibration_perturbation,
+            memory::PerturbationSettings::default()
+        );
+        assert!(!parsed.calibration_perturbation.is_active());
+    }
+
+    #[test]
     fn failed_run_not_written_as_reference() {
         let dir = std::env::temp_dir().join(format!("reference-{}", std::process::id()));
         let summary = serde_json::json!({ "passed": false, "failures": ["fit.rms: 1 > 0.04"] });
@@ -640,6 +658,11 @@ mod validation_tests {
             "training.target_loss": |c: &mut MemoryConfig, v| c.training.target_loss = v => [Some(NAN), Some(-1.0)];
             "calibration.iterations": |c: &mut MemoryConfig, v| c.calibration.iterations = v => [0];
             "calibration.learning_rate": |c: &mut MemoryConfig, v| c.calibration.learning_rate = v => [0.0];
+            "calibration_perturbation.drive_offset_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.drive_offset_sd = v => [-0.01, NAN, INF];
+            "calibration_perturbation.state_noise_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.state_noise_sd = v => [-1e-3, NAN, INF];
+            "calibration_selection.n_candidates": |c: &mut MemoryConfig, v| c.calibration_selection.n_candidates = v => [0, 1000];
+            "calibration_selection.n_trials": |c: &mut MemoryConfig, v| c.calibration_selection.n_trials = v => [0, 1_000_000];
+            "calibration_selection.cues": |c: &mut MemoryConfig, v: Vec<f64>| c.calibration_selection.cues = v => [vec![], vec![0.3, 0.4], vec![NAN]];
             "x_step": |c: &mut MemoryConfig, v| c.fit.x_step = v => [0.0, -0.1, 1e-12];
             "warmup_ms": |c: &mut MemoryConfig, v| c.fit.fi.warmup_ms = v => [1e300];
             "duration_ms": |c: &mut MemoryConfig, v| c.table.fi.duration_ms = v => [1e-9, 1e12];

@@ -31,6 +31,9 @@ pub const FILE_NAME: &str = "manifest.json";
 const WALL_TIME_KEY: &str = "timings_s";
 
 /// Configuration of one task run.
+// A run has one or two of these, so boxing the larger variant would save nothing that
+// matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", content = "config", rename_all = "lowercase")]
 pub enum TaskConfig {

@@ -11,18 +11,22 @@ use convert::{
     fit_logistic, tabulate_activation, ActivationTable, ConversionParams, FitConfig, FitResult,
     TableConfig,
 };
-use ndarray::{s, Array2};
+use ndarray::{s, Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rnn_core::{Activation, Rnn, RnnConfig};
+use rnn_core::{Activation, Perturbation, Rnn, RnnConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tasks_memory::MemoryTaskParams;
 use tracing::info;
 
+mod selection;
+
+pub use selection::CalibrationSelection;
+
 use crate::nest::record::{ConversionRecord, OutputWindow};
 use crate::spiking::{simulate_conditions, write_psth_csv, SpikingRuns};
-use crate::training::{train_with_checkpoints, TrainingOutcome, TrainingSettings};
+use crate::training::{train_with_checkpoints, Minibatch, TrainingOutcome, TrainingSettings};
 use crate::{artifact, status};
 
 /// Largest number of hidden units a memory configuration may ask for.
@@ -38,6 +42,13 @@ pub struct MemoryConfig {
     pub training: TrainingSettings,
     /// Fine-tuning with the fitted spiking curve as activation.
     pub calibration: TrainingSettings,
+    /// Random perturbations of the calibration trials (none when absent from a file).
+    #[serde(default)]
+    pub calibration_perturbation: PerturbationSettings,
+    /// Choice among several calibration runs by a spiking validation (one run when absent
+    /// from a file).
+    #[serde(default)]
+    pub calibration_selection: CalibrationSelection,
     /// Method (a) fit.
     pub fit: FitConfig,
     /// Tabulation of the fitted spiking curve.
@@ -54,6 +65,60 @@ pub struct MemoryConfig {
     pub n_trials: usize,
     /// Acceptance thresholds.
     pub thresholds: MemoryThresholds,
+}
+
+/// Random perturbations of each training trial's forward pass (see
+/// [`rnn_core::Perturbation`]), drawn from the trial's own random stream.
+///
+/// A calibrated net whose memory is a line attractor moves its held value when a unit's
+/// activity is off its activation function by a few thousandths, as spiking populations are.
+/// Training with perturbations makes it learn a memory that tolerates such errors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerturbationSettings {
+    /// Standard deviation of each unit's drive offset, constant over a trial, in units of
+    /// the pre-activation `x`; 0 turns it off.
+    pub drive_offset_sd: f64,
+    /// Standard deviation of the noise added to each unit's activity at every step; 0 turns
+    /// it off.
+    pub state_noise_sd: f64,
+}
+
+impl PerturbationSettings {
+    /// Returns whether any perturbation is drawn.
+    pub fn is_active(&self) -> bool {
+        self.drive_offset_sd > 0.0 || self.state_noise_sd > 0.0
+    }
+
+    /// Checks that both standard deviations are finite and >= 0, naming the section `stage`
+    /// in errors.
+    pub fn validate(&self, stage: &str) -> Result<()> {
+        use crate::training::check_threshold as check;
+        check(
+            &format!("{stage}.drive_offset_sd"),
+            self.drive_offset_sd,
+            0.0,
+            f64::MAX,
+        )?;
+        check(
+            &format!("{stage}.state_noise_sd"),
+            self.state_noise_sd,
+            0.0,
+            f64::MAX,
+        )
+    }
+
+    /// Draws the perturbation of a trial of `n_steps` steps on `n_units` units.
+    fn draw<R: rand::Rng>(&self, n_steps: usize, n_units: usize, rng: &mut R) -> Perturbation {
+        let mut normal = || -> f64 { rng.sample(rand_distr::StandardNormal) };
+        let drive_offset = Array1::from_shape_fn(n_units, |_| self.drive_offset_sd * normal());
+        let state_noise = (self.state_noise_sd > 0.0)
+            .then(|| Array2::from_shape_fn((n_steps, n_units), |_| self.state_noise_sd * normal()));
+        Perturbation {
+            drive_offset,
+            state_noise,
+        }
+    }
 }
 
 /// Acceptance thresholds of the memory reproduction.
@@ -111,6 +176,17 @@ impl MemoryConfig {
                 target_loss: None,
                 checkpoint_every: 500,
             },
+            // The best of three calibration runs on the validation cues. With the seed-1
+            // logistic net and seeds 1-5 for the fit, the calibration and the trials, the
+            // first-second output error was 0.081-0.132 (3 of 5 within 0.10), against
+            // 0.087-0.163 (1 of 5) for one run. State noise of SD 0.0005 also gave 3 of 5,
+            // alone or with the selection, but its calibrated net missed the delay RMS
+            // threshold of 0.05 on seed 3 (0.051) and came within 0.001 of it on seed 1.
+            calibration_perturbation: PerturbationSettings::default(),
+            calibration_selection: CalibrationSelection {
+                n_candidates: 3,
+                ..CalibrationSelection::default()
+            },
             fit: FitConfig::default(),
             table: TableConfig::default(),
             conversion: ConversionParams::default(),
@@ -137,6 +213,9 @@ impl MemoryConfig {
         let mut config = MemoryConfig::full();
         config.training.iterations = 4000;
         config.calibration.iterations = 600;
+        // One calibration run keeps the quick run short. NOTE: the quick run therefore does
+        // not exercise the choice among calibration runs.
+        config.calibration_selection = CalibrationSelection::default();
         config.fit.fi.n_neurons = 100;
         config.fit.fi.duration_ms = 1000.0;
         config.fit.mu_step = 0.1;
@@ -161,6 +240,9 @@ impl MemoryConfig {
         self.task.validate().context("invalid task settings")?;
         self.training.validate("training")?;
         self.calibration.validate("calibration")?;
+        self.calibration_perturbation
+            .validate("calibration_perturbation")?;
+        self.calibration_selection.validate()?;
         self.conversion
             .validate()
             .context("invalid conversion settings")?;
@@ -237,15 +319,24 @@ struct ContinuousEval {
     classes: Vec<tasks_memory::UnitClass>,
 }
 
-fn evaluate(rnn: &Rnn, task: &MemoryTaskParams) -> Result<ContinuousEval> {
-    let cues = tasks_memory::test_cue_values();
+/// Inputs and continuous states of a list of cue trials, one entry per cue value.
+type CueRuns = (Vec<Array2<f64>>, Vec<Array2<f64>>);
+
+/// Runs the cue trials of `cues` with the test delay and returns their inputs and states.
+fn simulate_cues(rnn: &Rnn, task: &MemoryTaskParams, cues: &[f64]) -> Result<CueRuns> {
     let mut inputs = Vec::new();
     let mut traces = Vec::new();
-    for &cue in &cues {
+    for &cue in cues {
         let trial = tasks_memory::cue_trial(task, cue, task.test_delay_ms)?;
         traces.push(rnn.simulate(trial.inputs.view())?);
         inputs.push(trial.inputs);
     }
+    Ok((inputs, traces))
+}
+
+fn evaluate(rnn: &Rnn, task: &MemoryTaskParams) -> Result<ContinuousEval> {
+    let cues = tasks_memory::test_cue_values();
+    let (inputs, traces) = simulate_cues(rnn, task, &cues)?;
     let output = task.output_unit();
     let outputs: Vec<_> = traces.iter().map(|t| t.column(output)).collect();
     let metrics = tasks_memory::memory_metrics(&outputs, &cues, task, task.test_delay_ms)?;
@@ -259,10 +350,39 @@ fn evaluate(rnn: &Rnn, task: &MemoryTaskParams) -> Result<ContinuousEval> {
     })
 }
 
+/// Draws the cue trials with stream indices `indices` of `seed` and, with an active
+/// `perturbation`, a perturbation for each. A trial's perturbation comes from the trial's
+/// generator after the trial itself, so the trials are those of an unperturbed batch.
+fn sample_minibatch(
+    task: &MemoryTaskParams,
+    delay_ms: f64,
+    indices: std::ops::Range<u64>,
+    seed: u64,
+    perturbation: &PerturbationSettings,
+) -> Result<Minibatch> {
+    let mut trials = Vec::new();
+    let mut perturbations = Vec::new();
+    for index in indices {
+        let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, index));
+        let trial = tasks_memory::sample_cue_trial(task, delay_ms, &mut rng)?;
+        if perturbation.is_active() {
+            perturbations.push(perturbation.draw(trial.n_steps(), task.n_units(), &mut rng));
+        }
+        trials.push(trial);
+    }
+    Ok(Minibatch {
+        trials,
+        perturbations: perturbation.is_active().then_some(perturbations),
+    })
+}
+
+/// Trains a memory net on cue trials, with the perturbations of `perturbation` if active.
+#[allow(clippy::too_many_arguments)]
 fn train_memory_net(
     rnn: &mut Rnn,
     task: &MemoryTaskParams,
     settings: &TrainingSettings,
+    perturbation: &PerturbationSettings,
     curriculum: bool,
     seed: u64,
     label: &str,
@@ -276,15 +396,21 @@ fn train_memory_net(
         } else {
             task.delay_ms
         };
-        (0..batch_size)
-            .map(|trial_idx| {
-                let index = (iteration * batch_size + trial_idx) as u64;
-                let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, index));
-                Ok(tasks_memory::sample_cue_trial(task, delay_ms, &mut rng)?)
-            })
-            .collect()
+        let first = (iteration * batch_size) as u64;
+        sample_minibatch(
+            task,
+            delay_ms,
+            first..first + batch_size as u64,
+            seed,
+            perturbation,
+        )
     };
-    let description = json!({ "task": task, "curriculum": curriculum });
+    // Without perturbations the description is that of earlier versions, so that their
+    // trained networks stay reusable.
+    let mut description = json!({ "task": task, "curriculum": curriculum });
+    if perturbation.is_active() {
+        description["perturbation"] = json!(perturbation);
+    }
     train_with_checkpoints(
         rnn,
         settings,
@@ -428,22 +554,9 @@ fn simulate_and_validate(
         out_dir,
     )?;
 
-    // Output error from cue offset + 100 ms to cue offset + 1100 ms, in 10 ms bins.
     let output = task.output_unit();
-    let bin_steps = (10.0 / task.dt_ms).round() as usize;
-    let first = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
-    let last = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize;
-    let mut per_cue_errors = Vec::new();
-    for (c, m) in reference.traces.iter().zip(&runs.mean_readouts) {
-        let window = s![first + 1..=last, output..=output];
-        let c_binned = bin_mean(c.slice(window), bin_steps);
-        let m_binned = bin_mean(m.slice(window), bin_steps);
-        let error = c_binned
-            .iter()
-            .zip(m_binned.iter())
-            .fold(0.0, |worst: f64, (a, b)| worst.max((a - b).abs()));
-        per_cue_errors.push(error);
-    }
+    let (first, last, bin_steps) = first_second_window(task);
+    let per_cue_errors = first_second_errors(task, &reference.traces, &runs.mean_readouts);
     let max_output_error_first_second = per_cue_errors.iter().fold(0.0, |a: f64, &b| a.max(b));
     let diagnostics = output_diagnostics(
         rnn,
@@ -480,6 +593,39 @@ fn simulate_and_validate(
         max_output_error_first_second,
         diagnostics,
     })
+}
+
+/// Returns the rows `first + 1..=last` of the output error window, cue offset + 100 ms to
+/// cue offset + 1100 ms, as `(first, last, bin_steps)` with 10 ms bins.
+fn first_second_window(task: &MemoryTaskParams) -> (usize, usize, usize) {
+    let bin_steps = (10.0 / task.dt_ms).round() as usize;
+    let first = ((task.baseline_ms + task.cue_ms + 100.0) / task.dt_ms).round() as usize;
+    let last = ((task.baseline_ms + task.cue_ms + 1100.0) / task.dt_ms).round() as usize;
+    (first, last, bin_steps)
+}
+
+/// Returns, per condition, the largest |spiking - continuous| output over the 10 ms bins of
+/// the first second of the delay.
+fn first_second_errors(
+    task: &MemoryTaskParams,
+    continuous: &[Array2<f64>],
+    spiking: &[Array2<f64>],
+) -> Vec<f64> {
+    let output = task.output_unit();
+    let (first, last, bin_steps) = first_second_window(task);
+    let window = s![first + 1..=last, output..=output];
+    continuous
+        .iter()
+        .zip(spiking)
+        .map(|(c, m)| {
+            let c_binned = bin_mean(c.slice(window), bin_steps);
+            let m_binned = bin_mean(m.slice(window), bin_steps);
+            c_binned
+                .iter()
+                .zip(m_binned.iter())
+                .fold(0.0, |worst: f64, (a, b)| worst.max((a - b).abs()))
+        })
+        .collect()
 }
 
 fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = Vec<f64>>) -> Result<()> {
@@ -593,6 +739,7 @@ pub fn reproduce(
             &mut rnn,
             task,
             &config.training,
+            &PerturbationSettings::default(),
             true,
             stream_seed(run_seed, 1),
             &format!("train-{seed_idx}"),
@@ -689,28 +836,61 @@ pub fn reproduce(
         distractor_probability: 0.0,
         ..task.clone()
     };
-    let mut calibrated = rnn.with_activation(phi_a);
-    let calibration = train_memory_net(
-        &mut calibrated,
-        &calibration_task,
-        &config.calibration,
-        false,
-        stream_seed(seed, 400),
-        "calibrate",
-        &out_dir.join("rnn_calibrated.bin"),
-    )?;
-    let calibrated_eval = evaluate(&calibrated, task)?;
-    timings.insert("calibrate_s".into(), json!(started.elapsed().as_secs_f64()));
-
-    status::begin_stage(&out_dir, "memory", seed, "spiking")?;
-    // Stage 5: convert both nets with the fitted (g, mu_0, f_max) and validate.
-    let started = Instant::now();
     let conversion = ConversionParams {
         g: fit.g,
         mu_0: fit.mu_0,
         f_max_hz: fit.f_max_hz,
         ..config.conversion.clone()
     };
+    let selection = &config.calibration_selection;
+    let n_candidates = selection.n_candidates;
+    let mut candidates = Vec::with_capacity(n_candidates);
+    let mut reports = Vec::with_capacity(n_candidates);
+    for index in 0..n_candidates {
+        let (label, network) = if n_candidates == 1 {
+            ("calibrate".to_string(), "rnn_calibrated.bin".to_string())
+        } else {
+            (
+                format!("calibrate-{index}"),
+                format!("rnn_calibrated_{index}.bin"),
+            )
+        };
+        let mut candidate = rnn.with_activation(phi_a.clone());
+        let outcome = train_memory_net(
+            &mut candidate,
+            &calibration_task,
+            &config.calibration,
+            &config.calibration_perturbation,
+            false,
+            selection::candidate_seed(seed, index),
+            &label,
+            &out_dir.join(network),
+        )?;
+        if n_candidates > 1 {
+            reports.push(selection::validate_candidate(
+                &candidate,
+                task,
+                &conversion,
+                selection,
+                seed,
+                index,
+                &out_dir.join("selection"),
+            )?);
+        }
+        candidates.push((candidate, outcome));
+    }
+    let chosen = selection::choose(&reports, thresholds);
+    let (calibrated, calibration) = candidates.swap_remove(chosen);
+    if n_candidates > 1 {
+        info!(chosen, "calibration candidate chosen");
+        artifact::save(&out_dir.join("rnn_calibrated.bin"), "rnn", &calibrated)?;
+    }
+    let calibrated_eval = evaluate(&calibrated, task)?;
+    timings.insert("calibrate_s".into(), json!(started.elapsed().as_secs_f64()));
+
+    status::begin_stage(&out_dir, "memory", seed, "spiking")?;
+    // Stage 5: convert both nets with the fitted (g, mu_0, f_max) and validate.
+    let started = Instant::now();
     let plain = simulate_and_validate(
         &rnn,
         &logistic_eval,
@@ -893,6 +1073,7 @@ pub fn reproduce(
             "held_values": held_values(&calibrated_eval),
             "unit_classes": hidden,
             "training": { "iterations": calibration.iterations, "final_loss": calibration.final_loss },
+            "selection": (n_candidates > 1).then(|| json!({ "chosen": chosen, "candidates": reports })),
         },
         "plain": agreement_json(&plain),
         "spiking": spiking,
@@ -964,4 +1145,77 @@ pub fn sweep_point(
         &eval.runs,
         eval.max_output_error_first_second,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perturbation_draws_have_configured_spread() {
+        let settings = PerturbationSettings {
+            drive_offset_sd: 0.03,
+            state_noise_sd: 0.002,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (n_steps, n_units) = (2000, 9);
+        let draws: Vec<Perturbation> = (0..200)
+            .map(|_| settings.draw(n_steps, n_units, &mut rng))
+            .collect();
+        let offsets: Vec<f64> = draws
+            .iter()
+            .flat_map(|p| p.drive_offset.iter().copied())
+            .collect();
+        // The sample SD of 1800 normal draws has a relative standard error of
+        // 1 / sqrt(2 * 1800) = 1.7%, so 5% is about 3 standard errors. The 18 000 draws of
+        // state noise have 0.53%, so 2% is about 4.
+        let sd = |values: &[f64]| {
+            (values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64).sqrt()
+        };
+        assert!((sd(&offsets) / 0.03 - 1.0).abs() < 0.05, "{}", sd(&offsets));
+        let noise = draws[0].state_noise.as_ref().expect("state noise drawn");
+        assert_eq!(noise.shape(), &[n_steps, n_units]);
+        let values: Vec<f64> = noise.iter().copied().collect();
+        assert!((sd(&values) / 0.002 - 1.0).abs() < 0.02, "{}", sd(&values));
+    }
+
+    #[test]
+    fn zero_noise_spread_draws_no_state_noise() {
+        let settings = PerturbationSettings {
+            drive_offset_sd: 0.05,
+            state_noise_sd: 0.0,
+        };
+        assert!(settings.is_active());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let draw = settings.draw(100, 3, &mut rng);
+        assert!(draw.state_noise.is_none());
+        assert!(!PerturbationSettings::default().is_active());
+    }
+
+    #[test]
+    fn perturbed_minibatch_keeps_its_trials() {
+        let task = MemoryTaskParams::default();
+        let active = PerturbationSettings {
+            drive_offset_sd: 0.03,
+            state_noise_sd: 0.001,
+        };
+        let plain =
+            sample_minibatch(&task, 400.0, 32..48, 9, &PerturbationSettings::default()).unwrap();
+        let perturbed = sample_minibatch(&task, 400.0, 32..48, 9, &active).unwrap();
+        assert!(plain.perturbations.is_none());
+        assert_eq!(plain.trials, perturbed.trials);
+        let perturbations = perturbed.perturbations.expect("perturbations drawn");
+        assert_eq!(perturbations.len(), 16);
+        for (trial, perturbation) in perturbed.trials.iter().zip(&perturbations) {
+            assert_eq!(perturbation.drive_offset.len(), task.n_units());
+            let noise = perturbation
+                .state_noise
+                .as_ref()
+                .expect("state noise drawn");
+            assert_eq!(noise.shape(), &[trial.n_steps(), task.n_units()]);
+        }
+        // Another range of stream indices gives other draws.
+        let other = sample_minibatch(&task, 400.0, 48..64, 9, &active).unwrap();
+        assert_ne!(other.perturbations.unwrap()[0], perturbations[0]);
+    }
 }

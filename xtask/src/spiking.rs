@@ -327,9 +327,14 @@ pub fn check_spiking_settings(
              connection probability"
         );
     }
+    check_trial_count("n_trials", n_trials)
+}
+
+/// Checks that the trial count `name` is at most the limit of trials per condition.
+pub fn check_trial_count(name: &str, n_trials: usize) -> Result<()> {
     if n_trials > MAX_TRIALS {
         anyhow::bail!(
-            "invalid n_trials = {n_trials}: give at most {MAX_TRIALS} trials per condition"
+            "invalid {name} = {n_trials}: give at most {MAX_TRIALS} trials per condition"
         );
     }
     Ok(())

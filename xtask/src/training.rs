@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rnn_core::{Adam, AdamConfig, Rnn, Trial};
+use rnn_core::{Adam, AdamConfig, Perturbation, Rnn, Trial};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tracing::{info, warn};
@@ -156,6 +156,25 @@ pub fn check_threshold(name: &str, value: f64, min: f64, max: f64) -> Result<()>
     Ok(())
 }
 
+/// The trials of one iteration and, for a stage that trains with perturbations, the
+/// perturbation of each trial's forward pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Minibatch {
+    /// Trials of the iteration.
+    pub trials: Vec<Trial>,
+    /// One perturbation per trial, or `None` for the unperturbed loss.
+    pub perturbations: Option<Vec<Perturbation>>,
+}
+
+impl From<Vec<Trial>> for Minibatch {
+    fn from(trials: Vec<Trial>) -> Minibatch {
+        Minibatch {
+            trials,
+            perturbations: None,
+        }
+    }
+}
+
 /// Outcome of a training stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,13 +217,13 @@ pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
 ///
 /// `task` describes what `sample_batch` draws from (the task parameters); it goes into the
 /// record's fingerprint together with `settings` and the initial network's configuration.
-pub fn train_with_checkpoints(
+pub fn train_with_checkpoints<B: Into<Minibatch>>(
     rnn: &mut Rnn,
     settings: &TrainingSettings,
     label: &str,
     network_path: &Path,
     task: &serde_json::Value,
-    sample_batch: &mut dyn FnMut(usize) -> Result<Vec<Trial>>,
+    sample_batch: &mut dyn FnMut(usize) -> Result<B>,
 ) -> Result<TrainingOutcome> {
     let record = network_path.with_extension("training.json");
     let fingerprint = training_fingerprint(rnn, settings, task)?;
@@ -364,12 +383,12 @@ fn load_checkpoint(
 
 /// [`train_with_checkpoints`] with the resume choice and the stop test passed in;
 /// `stop_requested` is called with the iteration index before each iteration.
-pub fn train_controlled(
+pub fn train_controlled<B: Into<Minibatch>>(
     rnn: &mut Rnn,
     settings: &TrainingSettings,
     label: &str,
     network_path: &Path,
-    sample_batch: &mut dyn FnMut(usize) -> Result<Vec<Trial>>,
+    sample_batch: &mut dyn FnMut(usize) -> Result<B>,
     resume: bool,
     stop_requested: &dyn Fn(usize) -> bool,
 ) -> Result<TrainingOutcome> {
@@ -441,10 +460,14 @@ pub fn train_controlled(
         }
 
         // Gradient of this iteration's minibatch.
-        let batch = sample_batch(iteration)?;
-        let step = state
-            .rnn
-            .loss_and_gradient(&batch)
+        let batch: Minibatch = sample_batch(iteration)?.into();
+        let step = match &batch.perturbations {
+            None => state.rnn.loss_and_gradient(&batch.trials),
+            Some(perturbations) => state
+                .rnn
+                .loss_and_gradient_perturbed(&batch.trials, perturbations),
+        };
+        let step = step
             .map_err(anyhow::Error::from)
             .and_then(|(loss, gradient)| {
                 if !loss.is_finite() || !gradient.norm().is_finite() {

@@ -221,7 +221,7 @@ fn train_wrist_net(
 
         let batch_size = config.training.batch_size;
         let trial_seed = stream_seed(run_seed, 1);
-        let mut sample_batch = |iteration: usize| {
+        let mut sample_batch = |iteration: usize| -> Result<Vec<rnn_core::Trial>> {
             (0..batch_size)
                 .map(|trial_idx| {
                     let index = (iteration * batch_size + trial_idx) as u64;

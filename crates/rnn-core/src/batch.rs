@@ -13,7 +13,7 @@ use crate::lanes::{
     gemv_lanes, has_avx2_fma, logistic_slope_lanes, outer_sum_lanes, resize, row_sum_lanes,
     with_thread_buffers, OuterScratch,
 };
-use crate::{Activation, Real, Rnn, Trial};
+use crate::{Activation, Perturbation, Real, Rnn, Trial};
 
 /// Trials per chunk. Four `f64` lanes fill one AVX2 register, and small batches (8 wrist
 /// trials) still give one chunk per core on two cores.
@@ -88,6 +88,12 @@ fn row_groups(n: usize, w: &[f64], delays: &[usize]) -> Option<Vec<RowGroup>> {
 #[derive(Default)]
 struct ChunkBuffers {
     inputs: Vec<Lanes>,
+    /// Whether the chunk carries perturbations. The two buffers below are valid only then.
+    perturbed: bool,
+    /// Drive offset of each unit, `n` lane arrays.
+    drive_offsets: Vec<Lanes>,
+    /// State noise of every step, `n_steps * n` lane arrays, zero in padded steps.
+    state_noise: Vec<Lanes>,
     states: Vec<Lanes>,
     /// Scaled slopes `a_i phi'(x_i[t])`, replaced by the deltas `dL/dx_i[t]`.
     slopes: Vec<Lanes>,
@@ -140,13 +146,23 @@ impl<'a> BatchKernel<'a> {
     }
 
     /// Returns the summed loss and, if `with_gradient`, the summed gradient of `trials`
-    /// (not yet divided by the number of trials).
-    pub(crate) fn batch(&self, trials: &[Trial], with_gradient: bool) -> TrialGradient {
+    /// (not yet divided by the number of trials), with `perturbations[k]` applied to trial
+    /// `k` if given.
+    pub(crate) fn batch(
+        &self,
+        trials: &[Trial],
+        perturbations: Option<&[Perturbation]>,
+        with_gradient: bool,
+    ) -> TrialGradient {
         let fused = has_avx2_fma();
         let parts: Vec<TrialGradient> = trials
             .par_chunks(LANES)
-            .map(|chunk| {
+            .enumerate()
+            .map(|(index, chunk)| {
+                let start = index * LANES;
+                let chunk_perturbations = perturbations.map(|all| &all[start..start + chunk.len()]);
                 with_thread_buffers(|buffers: &mut ChunkBuffers| {
+                    self.pack_perturbations(chunk_perturbations, chunk.len(), buffers);
                     self.run_chunk(chunk, with_gradient, fused, buffers)
                 })
             })
@@ -203,6 +219,46 @@ impl<'a> BatchKernel<'a> {
         result
     }
 
+    /// Copies the perturbations of a chunk into lane layout, padding the state noise with
+    /// zeros to the chunk's longest trial.
+    fn pack_perturbations(
+        &self,
+        perturbations: Option<&[Perturbation]>,
+        chunk_len: usize,
+        buffers: &mut ChunkBuffers,
+    ) {
+        let Some(perturbations) = perturbations else {
+            buffers.perturbed = false;
+            return;
+        };
+        debug_assert_eq!(perturbations.len(), chunk_len);
+        let n = self.n;
+        buffers.perturbed = true;
+        buffers.drive_offsets.clear();
+        buffers.drive_offsets.resize(n, [0.0; LANES]);
+        let n_steps = perturbations
+            .iter()
+            .filter_map(|p| p.state_noise.as_ref().map(|noise| noise.nrows()))
+            .max()
+            .unwrap_or(0);
+        buffers.state_noise.clear();
+        buffers.state_noise.resize(n_steps * n, [0.0; LANES]);
+        for (lane, perturbation) in perturbations.iter().enumerate() {
+            for (slot, &offset) in buffers
+                .drive_offsets
+                .iter_mut()
+                .zip(&perturbation.drive_offset)
+            {
+                slot[lane] = offset;
+            }
+            if let Some(noise) = &perturbation.state_noise {
+                for (slot, &value) in buffers.state_noise.iter_mut().zip(noise.iter()) {
+                    slot[lane] = value;
+                }
+            }
+        }
+    }
+
     /// Copies the inputs into lane layout, padding with zeros.
     #[inline(always)]
     fn pack(&self, chunk: &[Trial], n_steps: usize, buffers: &mut ChunkBuffers) {
@@ -224,11 +280,15 @@ impl<'a> BatchKernel<'a> {
         let (n, m) = (self.n, self.m);
         let ChunkBuffers {
             inputs,
+            perturbed,
+            drive_offsets,
+            state_noise,
             states,
             slopes,
             group_lanes,
             ..
         } = buffers;
+        let perturbed = *perturbed;
         resize(states, (n_steps + 1) * n, [0.0; LANES]);
         resize(slopes, n_steps * n, [0.0; LANES]);
         for (y, &y0) in states[..n].iter_mut().zip(&self.y0) {
@@ -243,6 +303,13 @@ impl<'a> BatchKernel<'a> {
             // x_i[t] = (b_i + U_i . u[t]) + sum_j W_ij y_j[t - D_ij]
             for (x_i, &b) in x.iter_mut().zip(&self.b) {
                 *x_i = [b; LANES];
+            }
+            if perturbed {
+                for (x_i, offset) in x.iter_mut().zip(drive_offsets.iter()) {
+                    for lane in 0..LANES {
+                        x_i[lane] += offset[lane];
+                    }
+                }
             }
             gemv_lanes::<f64, LANES, FUSED>(&self.u, &inputs[t * m..(t + 1) * m], x);
             match (&self.delays, &self.row_groups) {
@@ -282,6 +349,16 @@ impl<'a> BatchKernel<'a> {
                 for lane in 0..LANES {
                     future[i][lane] = leak * now[i][lane] + rate * values[lane];
                     x_i[lane] = rate * extra[lane];
+                }
+            }
+            if let Some(noise) = perturbed
+                .then(|| state_noise.get(t * n..(t + 1) * n))
+                .flatten()
+            {
+                for (y, e) in future[..n].iter_mut().zip(noise) {
+                    for lane in 0..LANES {
+                        y[lane] += e[lane];
+                    }
                 }
             }
         }
@@ -360,23 +437,33 @@ impl<'a> BatchKernel<'a> {
         let n = self.n;
         {
             let ChunkBuffers {
+                perturbed,
+                state_noise,
                 states,
                 slopes,
                 adjoint,
                 group_lanes,
                 ..
             } = &mut *buffers;
+            let perturbed = *perturbed;
             let mut tau_sums = vec![[0.0; LANES]; n];
             for t in (0..n_steps).rev() {
                 let (earlier, later) = adjoint.split_at_mut((t + 1) * n);
                 let next = &later[..n];
                 let delta = &mut slopes[t * n..(t + 1) * n];
 
-                // dL/dtau_i gathers g_i[t + 1] (y_i[t + 1] - y_i[t]), see below.
+                // dL/dtau_i gathers g_i[t + 1] (y_i[t + 1] - y_i[t] - e_i[t]), see below, where
+                // e is the state noise.
                 let (y_now, y_next) = (&states[t * n..(t + 1) * n], &states[(t + 1) * n..]);
+                let noise = perturbed
+                    .then(|| state_noise.get(t * n..(t + 1) * n))
+                    .flatten();
                 for i in 0..n {
                     for lane in 0..LANES {
-                        let change = y_next[i][lane] - y_now[i][lane];
+                        let mut change = y_next[i][lane] - y_now[i][lane];
+                        if let Some(noise) = noise {
+                            change -= noise[i][lane];
+                        }
                         tau_sums[i][lane] = next[i][lane].madd::<FUSED>(change, tau_sums[i][lane]);
                     }
                 }
@@ -414,8 +501,8 @@ impl<'a> BatchKernel<'a> {
                 *g = lanes.iter().sum();
             }
 
-            // y[t + 1] = y[t] + a (phi(x[t]) - y[t]) with a = dt / tau, so
-            // dy[t + 1] / dtau = -(a / tau) (phi - y[t]) = -(y[t + 1] - y[t]) / tau.
+            // y[t + 1] = y[t] + a (phi(x[t]) - y[t]) + e[t] with a = dt / tau, so
+            // dy[t + 1] / dtau = -(a / tau) (phi - y[t]) = -(y[t + 1] - y[t] - e[t]) / tau.
             for ((g, lanes), tau) in result.tau_ms.iter_mut().zip(&tau_sums).zip(&self.tau_ms) {
                 *g = -lanes.iter().sum::<f64>() / tau;
             }
@@ -577,7 +664,7 @@ mod tests {
             for trial in &trials {
                 reference.add(&kernel.trial_gradient(&TrialData::new(trial)));
             }
-            let batch = BatchKernel::new(&rnn).batch(&trials, true);
+            let batch = BatchKernel::new(&rnn).batch(&trials, None, true);
             assert!((batch.loss - reference.loss).abs() < 1e-12 * reference.loss);
             for (name, fast, slow) in [
                 ("w", &batch.w, &reference.w),

@@ -74,6 +74,6 @@ pub use loss::Gradient;
 pub use readout::{ReadoutAdam, ReadoutGradient, ReadoutNet};
 pub use rnn::{spectral_radius, Rnn};
 pub use train::{train, train_with_adam, StopReason, TrainConfig, TrainReport};
-pub use trial::Trial;
+pub use trial::{Perturbation, Trial};
 
 pub use rand;

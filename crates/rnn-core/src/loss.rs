@@ -4,9 +4,9 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::BatchKernel;
-use crate::error::check_finite_2d;
+use crate::error::{check_finite_1d, check_finite_2d};
 use crate::rnn::check_inputs;
-use crate::{Error, Rnn, Trial};
+use crate::{Error, Perturbation, Rnn, Trial};
 
 /// Gradient of the loss with respect to every parameter of an [`Rnn`].
 ///
@@ -104,7 +104,25 @@ impl Rnn {
     pub fn loss(&self, trials: &[Trial]) -> Result<f64, Error> {
         self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
-        let total = BatchKernel::new(self).batch(trials, false);
+        let total = BatchKernel::new(self).batch(trials, None, false);
+        Ok(total.loss / trials.len() as f64)
+    }
+
+    /// Computes the loss of [`Rnn::loss`] with `perturbations[k]` added to the forward pass
+    /// of trial `k` (see [`Perturbation`]).
+    ///
+    /// # Errors
+    /// As [`Rnn::loss`], and [`Error::ShapeMismatch`] or [`Error::NonFinite`] for
+    /// perturbations that do not fit the trials or contain a non-finite value.
+    pub fn loss_perturbed(
+        &self,
+        trials: &[Trial],
+        perturbations: &[Perturbation],
+    ) -> Result<f64, Error> {
+        self.validate()?;
+        check_trials(trials, self.n_units(), self.n_inputs())?;
+        check_perturbations(perturbations, trials, self.n_units())?;
+        let total = BatchKernel::new(self).batch(trials, Some(perturbations), false);
         Ok(total.loss / trials.len() as f64)
     }
 
@@ -117,9 +135,36 @@ impl Rnn {
     /// # Errors
     /// As [`Rnn::loss`].
     pub fn loss_and_gradient(&self, trials: &[Trial]) -> Result<(f64, Gradient), Error> {
+        self.gradient_of(trials, None)
+    }
+
+    /// Computes the loss of [`Rnn::loss_perturbed`] and its exact gradient, which is the
+    /// gradient of the perturbed map for these draws of the perturbations.
+    ///
+    /// Results are bit-identical for every number of threads, as with
+    /// [`Rnn::loss_and_gradient`].
+    ///
+    /// # Errors
+    /// As [`Rnn::loss_perturbed`].
+    pub fn loss_and_gradient_perturbed(
+        &self,
+        trials: &[Trial],
+        perturbations: &[Perturbation],
+    ) -> Result<(f64, Gradient), Error> {
+        self.gradient_of(trials, Some(perturbations))
+    }
+
+    fn gradient_of(
+        &self,
+        trials: &[Trial],
+        perturbations: Option<&[Perturbation]>,
+    ) -> Result<(f64, Gradient), Error> {
         self.validate()?;
         check_trials(trials, self.n_units(), self.n_inputs())?;
-        let total = BatchKernel::new(self).batch(trials, true);
+        if let Some(perturbations) = perturbations {
+            check_perturbations(perturbations, trials, self.n_units())?;
+        }
+        let total = BatchKernel::new(self).batch(trials, perturbations, true);
         let (n, m) = (self.n_units(), self.n_inputs());
         let loss = total.loss / trials.len() as f64;
         let scale = 1.0 / trials.len() as f64;
@@ -194,6 +239,46 @@ fn check_trials(trials: &[Trial], n_units: usize, n_inputs: usize) -> Result<(),
                 weight,
                 "error weights must be >= 0",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that there is one perturbation per trial, with shapes that fit it and finite
+/// entries.
+fn check_perturbations(
+    perturbations: &[Perturbation],
+    trials: &[Trial],
+    n_units: usize,
+) -> Result<(), Error> {
+    if perturbations.len() != trials.len() {
+        return Err(Error::shape(
+            "perturbations",
+            format!("({}) = one per trial", trials.len()),
+            &[perturbations.len()],
+        ));
+    }
+    for (idx, (perturbation, trial)) in perturbations.iter().zip(trials).enumerate() {
+        let name = format!("perturbations[{idx}].drive_offset");
+        if perturbation.drive_offset.len() != n_units {
+            return Err(Error::shape(
+                name,
+                format!("({n_units}) = (n_units)"),
+                perturbation.drive_offset.shape(),
+            ));
+        }
+        check_finite_1d(&name, perturbation.drive_offset.view())?;
+        if let Some(noise) = &perturbation.state_noise {
+            let name = format!("perturbations[{idx}].state_noise");
+            let n_steps = trial.n_steps();
+            if noise.shape() != [n_steps, n_units] {
+                return Err(Error::shape(
+                    name,
+                    format!("({n_steps}, {n_units}) = (n_steps, n_units)"),
+                    noise.shape(),
+                ));
+            }
+            check_finite_2d(&name, noise.view())?;
         }
     }
     Ok(())

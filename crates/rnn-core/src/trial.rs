@@ -27,3 +27,24 @@ impl Trial {
         self.inputs.nrows()
     }
 }
+
+/// Additive noise in the forward pass of one trial, drawn by the caller.
+///
+/// With a perturbation, one step of [`crate::Rnn`] becomes
+///
+/// ```text
+/// x_i[t]     = sum_j W_ij y_j[t - D_ij] + sum_k U_ik u_k[t] + b_i + drive_offset_i
+/// y_i[t + 1] = (1 - a_i) y_i[t] + a_i phi(x_i[t]) + state_noise[t, i]
+/// ```
+///
+/// Training with random perturbations teaches a network to do its task although its units
+/// do not follow `phi` exactly, as when each unit is replaced by a population of spiking
+/// neurons. The gradient is the exact gradient of this perturbed map for the given draws.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Perturbation {
+    /// Constant added to each unit's pre-activation at every step, shape `(n_units)`.
+    pub drive_offset: ndarray::Array1<f64>,
+    /// Noise added to the state after every step, shape `(n_steps, n_units)`, or `None`.
+    pub state_noise: Option<Array2<f64>>,
+}

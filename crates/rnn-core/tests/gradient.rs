@@ -17,10 +17,13 @@
 
 mod common;
 
-use common::{random_case, reference_simulation, smooth_table, table_segment, CaseSize};
+use common::{
+    perturbed_pre_activations, perturbed_reference_simulation, random_case, random_perturbations,
+    reference_simulation, smooth_table, table_segment, CaseSize,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, RngSeed};
-use rnn_core::{Activation, Rnn, Trial};
+use rnn_core::{Activation, Gradient, Perturbation, Rnn, Trial};
 
 /// Step of the central differences.
 const H: f64 = 1e-5;
@@ -56,14 +59,46 @@ type Edit<'a> = &'a dyn Fn(&mut Rnn, f64);
 /// on the way that masked entries have exactly zero BPTT gradient.
 fn compare_gradients(rnn: &Rnn, trials: &[Trial]) -> Vec<Check> {
     let (_, gradient) = rnn.loss_and_gradient(trials).unwrap();
+    compare_with(
+        rnn,
+        trials,
+        &gradient,
+        &|net: &Rnn| net.loss(trials).unwrap(),
+        None,
+    )
+}
+
+/// [`compare_gradients`] for the loss and gradient with `perturbations` in the forward pass.
+fn compare_perturbed_gradients(
+    rnn: &Rnn,
+    trials: &[Trial],
+    perturbations: &[Perturbation],
+) -> Vec<Check> {
+    let (_, gradient) = rnn
+        .loss_and_gradient_perturbed(trials, perturbations)
+        .unwrap();
+    let loss = |net: &Rnn| net.loss_perturbed(trials, perturbations).unwrap();
+    compare_with(rnn, trials, &gradient, &loss, Some(perturbations))
+}
+
+/// Compares `gradient` with central differences of `loss` for every trainable entry. The
+/// table segments of the pre-activations are those of the forward pass with
+/// `perturbations`, whose drive offsets shift them.
+fn compare_with(
+    rnn: &Rnn,
+    trials: &[Trial],
+    gradient: &Gradient,
+    loss: &dyn Fn(&Rnn) -> f64,
+    perturbations: Option<&[Perturbation]>,
+) -> Vec<Check> {
     let perturbed = |edit: Edit, step: f64| {
         let mut copy = rnn.clone();
         edit(&mut copy, step);
         copy
     };
     let central = |edit: Edit| {
-        let plus = perturbed(edit, H).loss(trials).unwrap();
-        let minus = perturbed(edit, -H).loss(trials).unwrap();
+        let plus = loss(&perturbed(edit, H));
+        let minus = loss(&perturbed(edit, -H));
         (plus - minus) / (2.0 * H)
     };
     let segments = |net: &Rnn| -> Vec<i64> {
@@ -71,11 +106,13 @@ fn compare_gradients(rnn: &Rnn, trials: &[Trial]) -> Vec<Check> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for trial in trials {
-            let (_, x) = net
-                .simulate_with_pre_activations(trial.inputs.view())
-                .unwrap();
-            out.extend(x.iter().map(|&v| table_segment(table, v)));
+        for (k, trial) in trials.iter().enumerate() {
+            let perturbation = perturbations.map(|all| &all[k]);
+            out.extend(
+                perturbed_pre_activations(net, &trial.inputs, perturbation)
+                    .iter()
+                    .map(|&v| table_segment(table, v)),
+            );
         }
         out
     };
@@ -119,7 +156,11 @@ fn compare_gradients(rnn: &Rnn, trials: &[Trial]) -> Vec<Check> {
 }
 
 fn assert_gradients_match(rnn: &Rnn, trials: &[Trial]) -> Result<(), TestCaseError> {
-    for check in compare_gradients(rnn, trials) {
+    assert_checks_pass(compare_gradients(rnn, trials))
+}
+
+fn assert_checks_pass(checks: Vec<Check>) -> Result<(), TestCaseError> {
+    for check in checks {
         let tolerance = if check.crosses_knot {
             KNOT_TOLERANCE
         } else {
@@ -206,6 +247,123 @@ proptest! {
         let (loss_with_gradient, _) = rnn.loss_and_gradient(&trials).unwrap();
         prop_assert_eq!(loss, loss_with_gradient);
     }
+}
+
+proptest! {
+    #![proptest_config(fixed_seed_config(64, 0x5eed_0002))]
+
+    #[test]
+    fn perturbed_gradient_matches_finite_differences(
+        size in case_size(),
+        seed in any::<u64>(),
+        tabulated in any::<bool>(),
+    ) {
+        let activation = if tabulated {
+            Activation::Tabulated(smooth_table())
+        } else {
+            Activation::Logistic
+        };
+        let (rnn, trials) = random_case(size, seed, activation);
+        let perturbations = random_perturbations(&trials, rnn.n_units(), seed ^ 0x9e37);
+        assert_checks_pass(compare_perturbed_gradients(&rnn, &trials, &perturbations))?;
+    }
+
+    #[test]
+    fn perturbed_loss_matches_reference(
+        size in case_size(),
+        seed in any::<u64>(),
+        tabulated in any::<bool>(),
+    ) {
+        let activation = if tabulated {
+            Activation::Tabulated(smooth_table())
+        } else {
+            Activation::Logistic
+        };
+        let (rnn, trials) = random_case(size, seed, activation);
+        let perturbations = random_perturbations(&trials, rnn.n_units(), seed ^ 0x9e37);
+        let mut reference_loss = 0.0;
+        for (trial, perturbation) in trials.iter().zip(&perturbations) {
+            let y = perturbed_reference_simulation(&rnn, &trial.inputs, Some(perturbation));
+            let residual = &y.slice(ndarray::s![1.., ..]) - &trial.targets;
+            reference_loss += (&trial.weights * &residual * &residual).sum();
+        }
+        reference_loss /= trials.len() as f64;
+
+        // As for the unperturbed loss: O(100) terms of size <= 1, so 1e-12 relative.
+        let loss = rnn.loss_perturbed(&trials, &perturbations).unwrap();
+        prop_assert!((loss - reference_loss).abs() <= 1e-12 * reference_loss.abs().max(1e-3));
+        let (loss_with_gradient, _) =
+            rnn.loss_and_gradient_perturbed(&trials, &perturbations).unwrap();
+        prop_assert_eq!(loss, loss_with_gradient);
+    }
+}
+
+/// Zero perturbations give the unperturbed loss and gradient bit for bit, and non-zero ones
+/// change both.
+#[test]
+fn zero_perturbation_changes_nothing() {
+    let size = CaseSize {
+        n_units: 4,
+        n_inputs: 2,
+        n_steps: 25,
+        n_trials: 6,
+    };
+    let (rnn, trials) = random_case(size, 5, Activation::Tabulated(smooth_table()));
+    let zeros: Vec<Perturbation> = trials
+        .iter()
+        .map(|trial| Perturbation {
+            drive_offset: ndarray::Array1::zeros(4),
+            state_noise: Some(ndarray::Array2::zeros((trial.n_steps(), 4))),
+        })
+        .collect();
+    let plain = rnn.loss_and_gradient(&trials).unwrap();
+    let zero = rnn.loss_and_gradient_perturbed(&trials, &zeros).unwrap();
+    assert_eq!(plain.0, zero.0);
+    assert_eq!(plain.1, zero.1);
+    let random = random_perturbations(&trials, 4, 8);
+    let perturbed = rnn.loss_and_gradient_perturbed(&trials, &random).unwrap();
+    assert_ne!(plain.0, perturbed.0);
+    assert_ne!(plain.1.b, perturbed.1.b);
+}
+
+#[test]
+fn perturbations_of_wrong_shape_rejected() {
+    let size = CaseSize {
+        n_units: 3,
+        n_inputs: 1,
+        n_steps: 10,
+        n_trials: 2,
+    };
+    let (rnn, trials) = random_case(size, 2, Activation::Logistic);
+    let mut perturbations = random_perturbations(&trials, 3, 1);
+    let err = rnn
+        .loss_perturbed(&trials, &perturbations[..1])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("perturbations"), "{err}");
+
+    perturbations[1].drive_offset = ndarray::Array1::zeros(4);
+    let err = rnn
+        .loss_perturbed(&trials, &perturbations)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("perturbations[1].drive_offset"), "{err}");
+
+    let mut perturbations = random_perturbations(&trials, 3, 1);
+    perturbations[0].state_noise = Some(ndarray::Array2::zeros((9, 3)));
+    let err = rnn
+        .loss_and_gradient_perturbed(&trials, &perturbations)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("perturbations[0].state_noise"), "{err}");
+
+    let mut perturbations = random_perturbations(&trials, 3, 1);
+    perturbations[1].drive_offset[2] = f64::NAN;
+    let err = rnn
+        .loss_perturbed(&trials, &perturbations)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("perturbations[1].drive_offset"), "{err}");
 }
 
 /// The random cases must drive pre-activations below and above the table, or the gradient

@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use rnn_core::{Activation, Rnn, RnnConfig, Sign, TabulatedActivation, Trial};
+use rnn_core::{Activation, Perturbation, Rnn, RnnConfig, Sign, TabulatedActivation, Trial};
 
 /// Builds a smooth, monotone table on [-2, 2] in steps of 0.1. It starts flat, so the curve
 /// is C1 at the lower end, and continues above 2 with an exponential tail toward 1.3.
@@ -101,9 +101,42 @@ pub fn normal<R: Rng>(rng: &mut R) -> f64 {
 /// Simulates `y[t + 1] = (1 - a) y[t] + a phi(W y_delayed + U u[t] + b)` with plain indexed
 /// loops, written independently of the library's flat-buffer code.
 pub fn reference_simulation(rnn: &Rnn, inputs: &Array2<f64>) -> Array2<f64> {
+    perturbed_reference_simulation(rnn, inputs, None)
+}
+
+/// [`reference_simulation`] with a perturbation: its drive offset added to every
+/// pre-activation and its state noise to every new state.
+pub fn perturbed_reference_simulation(
+    rnn: &Rnn,
+    inputs: &Array2<f64>,
+    perturbation: Option<&Perturbation>,
+) -> Array2<f64> {
+    perturbed_reference_run(rnn, inputs, perturbation).0
+}
+
+/// Pre-activations `x[t, i]` (drive offset included) of the perturbed run; without a
+/// perturbation, those of the library's own simulation.
+pub fn perturbed_pre_activations(
+    rnn: &Rnn,
+    inputs: &Array2<f64>,
+    perturbation: Option<&Perturbation>,
+) -> Array2<f64> {
+    match perturbation {
+        None => rnn.simulate_with_pre_activations(inputs.view()).unwrap().1,
+        Some(_) => perturbed_reference_run(rnn, inputs, perturbation).1,
+    }
+}
+
+/// Returns the states and the pre-activations of the reference simulation.
+fn perturbed_reference_run(
+    rnn: &Rnn,
+    inputs: &Array2<f64>,
+    perturbation: Option<&Perturbation>,
+) -> (Array2<f64>, Array2<f64>) {
     let n = rnn.n_units();
     let n_steps = inputs.nrows();
     let mut y = Array2::zeros((n_steps + 1, n));
+    let mut pre_activations = Array2::zeros((n_steps, n));
     y.row_mut(0).assign(&rnn.y0);
     for t in 0..n_steps {
         for i in 0..n {
@@ -116,9 +149,38 @@ pub fn reference_simulation(rnn: &Rnn, inputs: &Array2<f64>) -> Array2<f64> {
                 let read = t.saturating_sub(delay);
                 x += rnn.w[[i, j]] * y[[read, j]];
             }
+            let mut noise = 0.0;
+            if let Some(perturbation) = perturbation {
+                x += perturbation.drive_offset[i];
+                if let Some(state_noise) = &perturbation.state_noise {
+                    noise = state_noise[[t, i]];
+                }
+            }
+            pre_activations[[t, i]] = x;
             let a = rnn.config.dt_ms / rnn.config.tau_ms[i];
-            y[[t + 1, i]] = (1.0 - a) * y[[t, i]] + a * rnn.config.activation.value(x);
+            y[[t + 1, i]] = (1.0 - a) * y[[t, i]] + a * rnn.config.activation.value(x) + noise;
         }
     }
-    y
+    (y, pre_activations)
+}
+
+/// Draws one perturbation per trial: drive offsets from N(0, 0.5^2) and, in every other
+/// trial, state noise from N(0, 0.02^2), large enough to change which table segment a
+/// pre-activation falls in.
+pub fn random_perturbations(trials: &[Trial], n_units: usize, seed: u64) -> Vec<Perturbation> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    trials
+        .iter()
+        .enumerate()
+        .map(|(k, trial)| {
+            let drive_offset = Array1::from_shape_fn(n_units, |_| 0.5 * normal(&mut rng));
+            let state_noise = (k % 2 == 0).then(|| {
+                Array2::from_shape_fn((trial.n_steps(), n_units), |_| 0.02 * normal(&mut rng))
+            });
+            Perturbation {
+                drive_offset,
+                state_noise,
+            }
+        })
+        .collect()
 }
