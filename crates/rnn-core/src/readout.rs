@@ -5,7 +5,6 @@
 use ndarray::{Array1, Array2, ArrayView3};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::format_shape;
@@ -13,7 +12,7 @@ use crate::lanes::{
     gemv_lanes_wide, logistic_lanes, outer_accumulate_lanes_wide, reduce_lanes, resize,
     row_accumulate_lanes, with_thread_buffers, Kernel,
 };
-use crate::{AdamConfig, Error, Real};
+use crate::{spin_pool, AdamConfig, Error, Real};
 
 /// A continuous-time recurrent network with a linear read-out of its rates.
 ///
@@ -210,7 +209,8 @@ impl<T: Real> ReadoutNet<T> {
     ///
     /// `inputs` has shape `(n_steps, batch, n_inputs)` and `targets`
     /// `(n_steps, batch, n_outputs)`. The batch is cut into chunks of 16 (`f32`) or 8
-    /// (`f64`) trials that run in parallel on the current rayon pool. Within a chunk, each
+    /// (`f64`) trials that run in parallel on as many threads as the current rayon pool
+    /// has, the caller and helper threads that stay awake between calls. Within a chunk, each
     /// trial sums its gradient terms over the steps in its own SIMD lane, and the lanes are
     /// added at the end. Chunk gradients are then summed in chunk order, so the result is
     /// bit-identical for any number of threads. The loss is accumulated in `f64`.
@@ -283,31 +283,26 @@ impl<T: Real> ReadoutNet<T> {
         let params = FlatParams::new(self);
         let scale = T::from_f64(2.0 / (n_steps * batch * params.o) as f64);
         let n_chunks = batch.div_ceil(L);
+        let threads = rayon::current_num_threads();
         let pair_sums_bytes = params.n * params.n * std::mem::size_of::<[T; PAIR]>();
         let paired = kernel == Kernel::Avx512
-            && n_chunks >= 2 * rayon::current_num_threads()
+            && n_chunks >= 2 * threads
             && pair_sums_bytes <= MAX_PAIR_SUMS_BYTES;
         let groups: Vec<Vec<ChunkResult<T>>> = if paired {
-            (0..n_chunks.div_ceil(2))
-                .into_par_iter()
-                .map(|pair| {
-                    let lanes = pair * PAIR..((pair + 1) * PAIR).min(batch);
-                    let data = ChunkData::<T, PAIR>::new(inputs, targets, lanes);
-                    let mut parts = run_chunk::<T, PAIR>(&params, &data, scale, kernel, L);
-                    // The last pair may hold a single chunk.
-                    parts.truncate(n_chunks - 2 * pair);
-                    parts
-                })
-                .collect()
+            spin_pool::map_indexed(n_chunks.div_ceil(2), threads, |pair| {
+                let lanes = pair * PAIR..((pair + 1) * PAIR).min(batch);
+                let data = ChunkData::<T, PAIR>::new(inputs, targets, lanes);
+                let mut parts = run_chunk::<T, PAIR>(&params, &data, scale, kernel, L);
+                // The last pair may hold a single chunk.
+                parts.truncate(n_chunks - 2 * pair);
+                parts
+            })
         } else {
-            (0..n_chunks)
-                .into_par_iter()
-                .map(|chunk| {
-                    let lanes = chunk * L..((chunk + 1) * L).min(batch);
-                    let data = ChunkData::<T, L>::new(inputs, targets, lanes);
-                    run_chunk::<T, L>(&params, &data, scale, kernel, L)
-                })
-                .collect()
+            spin_pool::map_indexed(n_chunks, threads, |chunk| {
+                let lanes = chunk * L..((chunk + 1) * L).min(batch);
+                let data = ChunkData::<T, L>::new(inputs, targets, lanes);
+                run_chunk::<T, L>(&params, &data, scale, kernel, L)
+            })
         };
         let parts: Vec<ChunkResult<T>> = groups.into_iter().flatten().collect();
 
