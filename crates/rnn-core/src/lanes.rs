@@ -393,6 +393,122 @@ fn outer_accumulate_block<T: Real, const L: usize, const FUSED: bool, const BLOC
     *acc = sums;
 }
 
+/// Writes `out[t][lane][j] = a[t][j][lane]` for `j < width` and 0 for `width <= j < stride`.
+///
+/// `a` contains rows of `width` lane arrays and `out` as many blocks of `L` rows of `stride`
+/// values: each step's lane arrays become one row per lane.
+#[inline(always)]
+pub(crate) fn transpose_lanes<T: Real, const L: usize>(
+    a: &[[T; L]],
+    width: usize,
+    out: &mut [T],
+    stride: usize,
+) {
+    debug_assert!(width <= stride);
+    debug_assert_eq!(out.len(), a.len() / width * L * stride);
+    for (rows, out_step) in a.chunks_exact(width).zip(out.chunks_exact_mut(L * stride)) {
+        for (lane, out_row) in out_step.chunks_exact_mut(stride).enumerate() {
+            let (values, padding) = out_row.split_at_mut(width);
+            for (value, lanes) in values.iter_mut().zip(rows) {
+                *value = lanes[lane];
+            }
+            padding.fill(T::ZERO);
+        }
+    }
+}
+
+/// `c[g][i * stride + j] += sum_t sum_lane a[t][i][g * group + lane] * b_t[t][g * group +
+/// lane][j]` for each group `g` of `group` lanes, every step `t` and lane of the group.
+///
+/// This is the matrix product `C += A B^T` whose inner dimension runs over steps and lanes:
+/// `a` contains rows of `a_width` lane arrays, and `b_t` is `b` after [`transpose_lanes`]
+/// with rows of `stride` values, so that the columns `j` of `C` are contiguous. Each entry
+/// of `C` is one chain of multiply-adds over `t` ascending and, within a step, lane
+/// ascending, whatever the tiles; so the result does not depend on the vector width. Tiles
+/// of `ROWS` rows by one 64-byte column block keep their sums in registers while the
+/// steps run.
+#[inline(always)]
+pub(crate) fn lane_product_accumulate<
+    T: Real,
+    const L: usize,
+    const FUSED: bool,
+    const ROWS: usize,
+>(
+    a: &[[T; L]],
+    a_width: usize,
+    b_t: &[T],
+    stride: usize,
+    group: usize,
+    c: &mut [T],
+) {
+    let columns = columns_per_block::<T>();
+    let n_steps = a.len() / a_width;
+    debug_assert_eq!(stride % columns, 0);
+    debug_assert_eq!(b_t.len(), n_steps * L * stride);
+    debug_assert_eq!(c.len(), L / group * a_width * stride);
+    for (g, c_group) in c.chunks_exact_mut(a_width * stride).enumerate() {
+        let lanes = g * group..(g + 1) * group;
+        for j in (0..stride).step_by(columns) {
+            let mut i = 0;
+            while i + ROWS <= a_width {
+                lane_product_tile::<T, L, FUSED, ROWS>(
+                    a, a_width, b_t, stride, &lanes, c_group, i, j,
+                );
+                i += ROWS;
+            }
+            while i < a_width {
+                lane_product_tile::<T, L, FUSED, 1>(a, a_width, b_t, stride, &lanes, c_group, i, j);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Number of `T` values in 64 bytes: the column block of [`lane_product_accumulate`], to
+/// which its row stride is rounded up.
+pub(crate) const fn columns_per_block<T>() -> usize {
+    64 / std::mem::size_of::<T>()
+}
+
+/// Runs rows `i..i + ROWS` and the column block from `j` of [`lane_product_accumulate`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lane_product_tile<T: Real, const L: usize, const FUSED: bool, const ROWS: usize>(
+    a: &[[T; L]],
+    a_width: usize,
+    b_t: &[T],
+    stride: usize,
+    lanes: &std::ops::Range<usize>,
+    c: &mut [T],
+    i: usize,
+    j: usize,
+) {
+    // Sixteen columns suffice for both types: f32 blocks have 16 and f64 blocks 8.
+    const MAX_COLUMNS: usize = 16;
+    let columns = columns_per_block::<T>();
+    let mut sums = [[T::ZERO; MAX_COLUMNS]; ROWS];
+    for (r, row) in sums.iter_mut().enumerate() {
+        let start = (i + r) * stride + j;
+        row[..columns].copy_from_slice(&c[start..start + columns]);
+    }
+    for (t, a_row) in a.chunks_exact(a_width).enumerate() {
+        for lane in lanes.clone() {
+            let start = (t * L + lane) * stride + j;
+            let b_row = &b_t[start..start + columns];
+            for (r, row) in sums.iter_mut().enumerate() {
+                let weight = a_row[i + r][lane];
+                for (sum, &b) in row[..columns].iter_mut().zip(b_row) {
+                    *sum = weight.madd::<FUSED>(b, *sum);
+                }
+            }
+        }
+    }
+    for (r, row) in sums.iter().enumerate() {
+        let start = (i + r) * stride + j;
+        c[start..start + columns].copy_from_slice(&row[..columns]);
+    }
+}
+
 /// `acc[i][lane] += sum_t a[t][i][lane]`, the sum over `t` in ascending order, or `=` in
 /// place of `+=` if `overwrite`; `a` contains rows of `width` lane arrays.
 #[inline(always)]
@@ -630,6 +746,32 @@ pub(crate) fn outer_accumulate_lanes_wide<
         }
     }
     outer_accumulate_lanes::<T, L, FUSED, BLOCK>(a, a_width, b, b_width, acc, overwrite);
+}
+
+/// [`lane_product_accumulate`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f.
+#[inline(always)]
+pub(crate) fn lane_product_accumulate_wide<
+    T: Real,
+    const L: usize,
+    const FUSED: bool,
+    const WIDE: bool,
+    const ROWS: usize,
+>(
+    a: &[[T; L]],
+    a_width: usize,
+    b_t: &[T],
+    stride: usize,
+    group: usize,
+    c: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE && has_avx512f() {
+        // SAFETY: the CPU reports avx512f (checked just above).
+        return unsafe {
+            avx512::lane_product_accumulate::<T, L>(a, a_width, b_t, stride, group, c)
+        };
+    }
+    lane_product_accumulate::<T, L, FUSED, ROWS>(a, a_width, b_t, stride, group, c);
 }
 
 /// Instruction set that a copy of the batched kernels is compiled for.
@@ -975,6 +1117,151 @@ pub(crate) mod avx512 {
             }
         }
     }
+
+    /// Steps per pass of [`lane_product_accumulate`]: the transposed rows of 8 steps (16
+    /// lanes of 64-column `f32` blocks: 32 KiB) stay in a 48 KiB L1 cache while every row
+    /// tile uses them.
+    const PRODUCT_STEPS: usize = 8;
+
+    /// [`super::lane_product_accumulate`] with `FUSED`, in tiles of 6 rows by 4, 2 or 1
+    /// registers of columns (24 sums in registers).
+    ///
+    /// # Safety
+    /// The CPU must support avx512f.
+    #[inline(always)]
+    pub(crate) unsafe fn lane_product_accumulate<T: Real, const L: usize>(
+        a: &[[T; L]],
+        a_width: usize,
+        b_t: &[T],
+        stride: usize,
+        group: usize,
+        c: &mut [T],
+    ) {
+        let columns = super::columns_per_block::<T>();
+        let n_steps = a.len() / a_width;
+        assert_eq!(a.len(), n_steps * a_width, "a must be whole rows");
+        assert_eq!(stride % columns, 0, "stride must be whole registers");
+        assert_eq!(
+            b_t.len(),
+            n_steps * L * stride,
+            "b_t must be (n_steps, L, stride)"
+        );
+        assert!(group > 0 && L.is_multiple_of(group), "group must divide L");
+        assert_eq!(
+            c.len(),
+            L / group * a_width * stride,
+            "c must be (L / group, a_width, stride)"
+        );
+        let shape = [a_width, stride];
+        for (g, c_group) in c.chunks_exact_mut(a_width * stride).enumerate() {
+            let lanes = g * group..(g + 1) * group;
+            for first in (0..n_steps).step_by(PRODUCT_STEPS) {
+                let steps = first..(first + PRODUCT_STEPS).min(n_steps);
+                let job = ProductBlock {
+                    a,
+                    b_t,
+                    shape,
+                    lanes: lanes.clone(),
+                    steps,
+                };
+                // SAFETY: forwarded contract; the asserts above bound every index.
+                unsafe {
+                    let j = job.column_tiles::<4>(c_group, 0);
+                    let j = job.column_tiles::<2>(c_group, j);
+                    job.column_tiles::<1>(c_group, j);
+                }
+            }
+        }
+    }
+
+    /// The operands of one pass of [`lane_product_accumulate`] over a few steps and one
+    /// group of lanes. `shape` is `[a_width, stride]`.
+    struct ProductBlock<'a, T, const L: usize> {
+        a: &'a [[T; L]],
+        b_t: &'a [T],
+        shape: [usize; 2],
+        lanes: std::ops::Range<usize>,
+        steps: std::ops::Range<usize>,
+    }
+
+    impl<T: Real, const L: usize> ProductBlock<'_, T, L> {
+        /// Runs whole tiles of `VECS` registers of columns from column `first`, for every
+        /// row, and returns the first column left.
+        ///
+        /// # Safety
+        /// As [`lane_product_accumulate`], with the lengths it asserts.
+        #[inline(always)]
+        unsafe fn column_tiles<const VECS: usize>(&self, c: &mut [T], first: usize) -> usize {
+            let [a_width, stride] = self.shape;
+            let width = VECS * super::columns_per_block::<T>();
+            let mut j = first;
+            while j + width <= stride {
+                let mut i = 0;
+                while i + 6 <= a_width {
+                    // SAFETY: forwarded contract; i + 6 <= a_width, j + width <= stride.
+                    unsafe { self.tile::<6, VECS>(c, i, j) };
+                    i += 6;
+                }
+                while i < a_width {
+                    // SAFETY: forwarded contract; i < a_width, j + width <= stride.
+                    unsafe { self.tile::<1, VECS>(c, i, j) };
+                    i += 1;
+                }
+                j += width;
+            }
+            j
+        }
+
+        /// Runs rows `i..i + ROWS` and columns `j..j + VECS * columns_per_block` over the
+        /// steps and lanes of the pass.
+        ///
+        /// # Safety
+        /// As [`Self::column_tiles`], with `i + ROWS <= a_width` and the columns inside
+        /// `stride`.
+        #[inline(always)]
+        unsafe fn tile<const ROWS: usize, const VECS: usize>(
+            &self,
+            c: &mut [T],
+            i: usize,
+            j: usize,
+        ) {
+            let [a_width, stride] = self.shape;
+            let columns = super::columns_per_block::<T>();
+            // SAFETY: avx512f per the contract; every index stays inside `a`, `b_t` and `c`
+            // by the asserts of `lane_product_accumulate` and the bounds of the caller.
+            unsafe {
+                let mut sums = [[_mm512_setzero_ps(); VECS]; ROWS];
+                for (r, row) in sums.iter_mut().enumerate() {
+                    let c_row = c.as_ptr().add((i + r) * stride + j).cast::<f32>();
+                    for (v, sum) in row.iter_mut().enumerate() {
+                        *sum = _mm512_loadu_ps(c_row.add(16 * v));
+                    }
+                }
+                let mut b = [_mm512_setzero_ps(); VECS];
+                for t in self.steps.clone() {
+                    let a_row = self.a.as_ptr().add(t * a_width + i).cast::<T>();
+                    for lane in self.lanes.clone() {
+                        let b_row = self.b_t.as_ptr().add((t * L + lane) * stride + j);
+                        for (v, lanes) in b.iter_mut().enumerate() {
+                            *lanes = _mm512_loadu_ps(b_row.add(v * columns).cast::<f32>());
+                        }
+                        for (r, row) in sums.iter_mut().enumerate() {
+                            let weight = splat(*a_row.add(r * L + lane));
+                            for (sum, lanes) in row.iter_mut().zip(&b) {
+                                *sum = fmadd::<T>(weight, *lanes, *sum);
+                            }
+                        }
+                    }
+                }
+                for (r, row) in sums.iter().enumerate() {
+                    let c_row = c.as_mut_ptr().add((i + r) * stride + j).cast::<f32>();
+                    for (v, sum) in row.iter().enumerate() {
+                        _mm512_storeu_ps(c_row.add(16 * v), *sum);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1123,6 +1410,55 @@ mod tests {
         }
     }
 
+    #[test]
+    fn lane_product_matches_plain_loops() {
+        // Integer-valued data: every product and sum is exact, so equality is exact. Two
+        // groups of 2 lanes, 7 rows (one tile of 6 and a single row) and 11 columns padded
+        // to a stride of 16; the padding columns must stay 0 plus 0 times the data.
+        const L: usize = 4;
+        let (rows, cols, steps, group) = (7, 11, 3, 2);
+        let stride = 16;
+        let a: Vec<[f64; L]> = (0..steps * rows)
+            .map(|k| std::array::from_fn(|l| ((k * 3 + l) % 5) as f64 - 2.0))
+            .collect();
+        let b: Vec<[f64; L]> = (0..steps * cols)
+            .map(|k| std::array::from_fn(|l| ((k + l * 2) % 4) as f64 - 1.0))
+            .collect();
+        let mut b_t = vec![f64::NAN; steps * L * stride];
+        transpose_lanes(&b, cols, &mut b_t, stride);
+        for t in 0..steps {
+            for lane in 0..L {
+                let row = &b_t[(t * L + lane) * stride..(t * L + lane + 1) * stride];
+                for j in 0..cols {
+                    assert_eq!(row[j], b[t * cols + j][lane], "({t}, {lane}, {j})");
+                }
+                assert!(
+                    row[cols..].iter().all(|&v| v == 0.0),
+                    "padding ({t}, {lane})"
+                );
+            }
+        }
+
+        let mut c = vec![0.5; L / group * rows * stride];
+        lane_product_accumulate::<f64, L, true, 6>(&a, rows, &b_t, stride, group, &mut c);
+        for g in 0..L / group {
+            for i in 0..rows {
+                for j in 0..stride {
+                    let mut expected = 0.5;
+                    if j < cols {
+                        for t in 0..steps {
+                            for lane in g * group..(g + 1) * group {
+                                expected += a[t * rows + i][lane] * b[t * cols + j][lane];
+                            }
+                        }
+                    }
+                    let found = c[(g * rows + i) * stride + j];
+                    assert_eq!(found, expected, "({g}, {i}, {j})");
+                }
+            }
+        }
+    }
+
     /// Checks that the 512-bit kernels give the bits of the generic fused kernels on
     /// non-integer data, for row counts and widths that leave every kind of remainder.
     fn avx512_kernels_give_generic_bits<T: Real, const L: usize>() {
@@ -1171,6 +1507,33 @@ mod tests {
                     generic, wide,
                     "outer {rows} x {cols}, overwrite {overwrite}"
                 );
+            }
+
+            // Strides of 1, 2, 4 and 7 registers cover every column tile.
+            let block = columns_per_block::<T>();
+            for stride in [block, 2 * block, 4 * block, 7 * block] {
+                let width = cols.min(stride);
+                let b_rows: Vec<[T; L]> = (0..steps * width)
+                    .map(|k| std::array::from_fn(|l| value(5 * k + l + 1)))
+                    .collect();
+                let mut b_t = vec![T::ZERO; steps * L * stride];
+                transpose_lanes(&b_rows, width, &mut b_t, stride);
+                let group = L / 2;
+                let start: Vec<T> = (0..2 * rows * stride).map(|k| value(k + 7)).collect();
+                let mut generic = start.clone();
+                lane_product_accumulate::<T, L, true, 4>(
+                    &a,
+                    rows,
+                    &b_t,
+                    stride,
+                    group,
+                    &mut generic,
+                );
+                let mut wide = start.clone();
+                lane_product_accumulate_wide::<T, L, true, true, 4>(
+                    &a, rows, &b_t, stride, group, &mut wide,
+                );
+                assert_eq!(generic, wide, "product {rows} x {stride}");
             }
         }
     }

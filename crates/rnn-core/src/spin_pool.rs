@@ -215,7 +215,9 @@ impl Helper {
         let mut polls = 0u32;
         while state.load(Ordering::Acquire) != DONE {
             polls = polls.wrapping_add(1);
-            if spin && (polls % POLLS_PER_CLOCK_READ != 0 || started.elapsed() < SPIN_TIME) {
+            if spin
+                && (!polls.is_multiple_of(POLLS_PER_CLOCK_READ) || started.elapsed() < SPIN_TIME)
+            {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
@@ -238,7 +240,7 @@ fn helper_loop(shared: &Shared) {
         let mut polls = 0u32;
         while shared.state.load(Ordering::Acquire) != POSTED {
             polls = polls.wrapping_add(1);
-            if polls % POLLS_PER_CLOCK_READ != 0 || finished.elapsed() < spin_time {
+            if !polls.is_multiple_of(POLLS_PER_CLOCK_READ) || finished.elapsed() < spin_time {
                 std::hint::spin_loop();
                 continue;
             }
