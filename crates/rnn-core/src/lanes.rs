@@ -681,7 +681,35 @@ pub(crate) fn has_avx2_fma() -> bool {
     }
 }
 
-/// [`gemv_lanes_rows`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f.
+/// Rows per block of [`pack_row_blocks`], the row block of the 512-bit matrix-vector
+/// products.
+pub(crate) const PACKED_ROWS: usize = 8;
+
+/// Returns the whole blocks of [`PACKED_ROWS`] rows of the row-major `w` (`n_cols` columns)
+/// with each block stored column by column: `packed[(block * n_cols + k) * PACKED_ROWS + i]
+/// = w[(block * PACKED_ROWS + i) * n_cols + k]`. The rows left over are not copied.
+///
+/// The weights that one input column meets in a block are then adjacent, so the 512-bit
+/// matrix-vector product reads them from one pointer in place of one per row.
+pub(crate) fn pack_row_blocks<T: Copy>(w: &[T], n_cols: usize) -> Vec<T> {
+    if n_cols == 0 {
+        return Vec::new();
+    }
+    let n_blocks = w.len() / n_cols / PACKED_ROWS;
+    let mut packed = Vec::with_capacity(n_blocks * PACKED_ROWS * n_cols);
+    for block in w.chunks_exact(PACKED_ROWS * n_cols).take(n_blocks) {
+        for k in 0..n_cols {
+            for i in 0..PACKED_ROWS {
+                packed.push(block[i * n_cols + k]);
+            }
+        }
+    }
+    packed
+}
+
+/// [`gemv_lanes_rows`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f. The 512-bit
+/// copy reads the whole row blocks from `packed` ([`pack_row_blocks`] of `w`) and only the
+/// rows left over from `w`; the others ignore `packed`.
 #[inline(always)]
 pub(crate) fn gemv_lanes_wide<
     T: Real,
@@ -691,6 +719,7 @@ pub(crate) fn gemv_lanes_wide<
     const ROWS: usize,
 >(
     w: &[T],
+    packed: &[T],
     input: &[[T; L]],
     out: &mut [[T; L]],
 ) {
@@ -699,8 +728,8 @@ pub(crate) fn gemv_lanes_wide<
         // SAFETY (both arms): the CPU reports avx512f and `[T; L]` fills the number of
         // registers given (checked just above).
         match avx512::registers::<T, L>() {
-            1 => return unsafe { avx512::gemv_lanes_rows::<T, L, 1, ROWS>(w, input, out) },
-            2 => return unsafe { avx512::gemv_lanes_rows::<T, L, 2, ROWS>(w, input, out) },
+            1 => return unsafe { avx512::gemv_lanes_packed::<T, L, 1>(w, packed, input, out) },
+            2 => return unsafe { avx512::gemv_lanes_packed::<T, L, 2>(w, packed, input, out) },
             _ => {}
         }
     }
@@ -915,31 +944,61 @@ pub(crate) mod avx512 {
         }
     }
 
-    /// [`super::gemv_lanes_rows`] with `FUSED`.
+    /// [`super::gemv_lanes_rows`] with `FUSED` and [`super::PACKED_ROWS`]-row blocks, which
+    /// are read from `packed` ([`super::pack_row_blocks`] of `w`). Each row sums in the same
+    /// order as in `gemv_lanes_rows`, so the bits are the same.
     ///
     /// # Safety
     /// The CPU must support avx512f, and `[T; L]` must fill `REGS` registers
     /// ([`registers`]).
     #[inline(always)]
-    pub(crate) unsafe fn gemv_lanes_rows<
-        T: Real,
-        const L: usize,
-        const REGS: usize,
-        const ROWS: usize,
-    >(
+    pub(crate) unsafe fn gemv_lanes_packed<T: Real, const L: usize, const REGS: usize>(
         w: &[T],
+        packed: &[T],
         input: &[[T; L]],
         out: &mut [[T; L]],
     ) {
+        const ROWS: usize = super::PACKED_ROWS;
+        let n_cols = input.len();
         assert_eq!(registers::<T, L>(), REGS, "[T; L] must fill REGS registers");
         assert_eq!(
             w.len(),
-            out.len() * input.len(),
+            out.len() * n_cols,
             "w must be (out.len(), input.len())"
         );
+        assert_eq!(
+            packed.len(),
+            out.len() / ROWS * ROWS * n_cols,
+            "packed must hold the whole row blocks of w"
+        );
+        let mut row = 0;
+        if n_cols > 0 {
+            for block in packed.chunks_exact(ROWS * n_cols) {
+                // SAFETY: avx512f per the contract; the block holds ROWS * n_cols weights and
+                // rows row..row + ROWS exist by the assert on `packed`.
+                unsafe {
+                    let mut acc = [[_mm512_setzero_ps(); REGS]; ROWS];
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        *a = load(&out[row + i]);
+                    }
+                    let mut weights = block.as_ptr();
+                    for v in input {
+                        let v = load::<T, L, REGS>(v);
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            let weight = splat(*weights.add(i));
+                            fmadd_regs::<T, REGS>([weight; REGS], v, a);
+                        }
+                        weights = weights.add(ROWS);
+                    }
+                    for (i, a) in acc.iter().enumerate() {
+                        store(&mut out[row + i], *a);
+                    }
+                }
+                row += ROWS;
+            }
+        }
         // SAFETY: forwarded contract; the asserts above bound every row.
         unsafe {
-            let row = gemv_row_blocks::<T, L, REGS, ROWS>(w, input, out, 0);
             let row = gemv_row_blocks::<T, L, REGS, 4>(w, input, out, row);
             gemv_row_blocks::<T, L, REGS, 1>(w, input, out, row);
         }
@@ -1118,10 +1177,10 @@ pub(crate) mod avx512 {
         }
     }
 
-    /// Steps per pass of [`lane_product_accumulate`]: the transposed rows of 8 steps (16
-    /// lanes of 64-column `f32` blocks: 32 KiB) stay in a 48 KiB L1 cache while every row
-    /// tile uses them.
-    const PRODUCT_STEPS: usize = 8;
+    /// Steps per pass of [`lane_product_accumulate`]: the transposed rows of a tile's
+    /// columns for 4 steps (16 lanes by 4 registers: 16 KiB) stay in a 48 KiB L1 cache
+    /// while every row tile uses them. 2, 4 and 8 steps measured alike at `n = 100`.
+    const PRODUCT_STEPS: usize = 4;
 
     /// [`super::lane_product_accumulate`] with `FUSED`, in tiles of 6 rows by 4, 2 or 1
     /// registers of columns (24 sums in registers).
@@ -1167,6 +1226,7 @@ pub(crate) mod avx512 {
                 // SAFETY: forwarded contract; the asserts above bound every index.
                 unsafe {
                     let j = job.column_tiles::<4>(c_group, 0);
+                    let j = job.column_tiles::<3>(c_group, j);
                     let j = job.column_tiles::<2>(c_group, j);
                     job.column_tiles::<1>(c_group, j);
                 }
@@ -1477,7 +1537,8 @@ mod tests {
             let mut generic = start.clone();
             gemv_lanes_rows::<T, L, true, 8>(&w, &input, &mut generic);
             let mut wide = start.clone();
-            gemv_lanes_wide::<T, L, true, true, 8>(&w, &input, &mut wide);
+            let packed = pack_row_blocks(&w, cols);
+            gemv_lanes_wide::<T, L, true, true, 8>(&w, &packed, &input, &mut wide);
             assert_eq!(generic, wide, "gemv {rows} x {cols}");
 
             let a: Vec<[T; L]> = (0..steps * rows)

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::format_shape;
 use crate::lanes::{
     columns_per_block, gemv_lanes_wide, lane_product_accumulate_wide, logistic_lanes,
-    outer_accumulate_lanes_wide, reduce_lanes, resize, row_accumulate_lanes, transpose_lanes,
-    with_thread_buffers, Kernel,
+    outer_accumulate_lanes_wide, pack_row_blocks, reduce_lanes, resize, row_accumulate_lanes,
+    transpose_lanes, with_thread_buffers, Kernel,
 };
 use crate::{spin_pool, AdamConfig, Error, Real};
 
@@ -273,9 +273,9 @@ impl<T: Real> ReadoutNet<T> {
     }
 
     /// Computes the batch gradient in chunks of `L` trials, the unit of the gradient sums.
-    /// With the 512-bit kernel, at least two chunks per thread and small networks, two
-    /// chunks run side by side in `PAIR = 2 L` lanes, so that each loaded weight feeds twice
-    /// the work. Every lane computes the same values either way, and each chunk's lanes are
+    /// With the 512-bit kernel and at least two chunks per thread, two chunks run side by
+    /// side in `PAIR = 2 L` lanes, so that each loaded weight feeds twice the work, unless
+    /// their per-lane `W` sums would be too large ([`MAX_PAIR_SUMS_BYTES`]). Every lane computes the same values either way, and each chunk's lanes are
     /// added on their own, so the pairing does not change any bit.
     fn batch_gradient<const L: usize, const PAIR: usize>(
         &self,
@@ -292,7 +292,7 @@ impl<T: Real> ReadoutNet<T> {
         let pair_sums_bytes = params.n * params.n * std::mem::size_of::<[T; PAIR]>();
         let paired = kernel == Kernel::Avx512
             && n_chunks >= 2 * threads
-            && pair_sums_bytes <= MAX_PAIR_SUMS_BYTES;
+            && (params.product_stride.is_some() || pair_sums_bytes <= MAX_PAIR_SUMS_BYTES);
         let groups: Vec<Vec<ChunkResult<T>>> = if paired {
             spin_pool::map_indexed(n_chunks.div_ceil(2), threads, |pair| {
                 let lanes = pair * PAIR..((pair + 1) * PAIR).min(batch);
@@ -342,6 +342,8 @@ struct FlatParams<T> {
     w_out: Vec<T>,
     w_out_t: Vec<T>,
     b_out: Vec<T>,
+    /// The matrices above in the form of [`pack_row_blocks`], for the 512-bit kernel.
+    packed: PackedMatrices<T>,
     /// Row stride of the `W` gradient sums if they form a matrix product
     /// ([`WeightSums::Product`]): `n` rounded up to whole 64-byte blocks.
     product_stride: Option<usize>,
@@ -350,22 +352,45 @@ struct FlatParams<T> {
 impl<T: Real> FlatParams<T> {
     fn new(net: &ReadoutNet<T>, sums: WeightSums) -> FlatParams<T> {
         let flat = |a: &Array2<T>| a.as_standard_layout().iter().copied().collect::<Vec<T>>();
+        let (n, m, o) = (net.n_units(), net.n_inputs(), net.n_outputs());
+        let w = flat(&net.w);
+        let w_t = flat(&net.w.t().to_owned());
+        let u = flat(&net.u);
+        let w_out = flat(&net.w_out);
+        let w_out_t = flat(&net.w_out.t().to_owned());
+        let packed = PackedMatrices {
+            w: pack_row_blocks(&w, n),
+            w_t: pack_row_blocks(&w_t, n),
+            u: pack_row_blocks(&u, m),
+            w_out: pack_row_blocks(&w_out, n),
+            w_out_t: pack_row_blocks(&w_out_t, o),
+        };
         FlatParams {
-            n: net.n_units(),
-            m: net.n_inputs(),
-            o: net.n_outputs(),
+            n,
+            m,
+            o,
             alpha: net.alpha,
-            w: flat(&net.w),
-            w_t: flat(&net.w.t().to_owned()),
-            u: flat(&net.u),
+            w,
+            w_t,
+            u,
             b: net.b.to_vec(),
-            w_out: flat(&net.w_out),
-            w_out_t: flat(&net.w_out.t().to_owned()),
+            w_out,
+            w_out_t,
             b_out: net.b_out.to_vec(),
+            packed,
             product_stride: (sums == WeightSums::Product)
                 .then(|| net.n_units().next_multiple_of(columns_per_block::<T>())),
         }
     }
+}
+
+/// Whole row blocks of the matrices of [`FlatParams`], packed by [`pack_row_blocks`].
+struct PackedMatrices<T> {
+    w: Vec<T>,
+    w_t: Vec<T>,
+    u: Vec<T>,
+    w_out: Vec<T>,
+    w_out_t: Vec<T>,
 }
 
 /// One chunk's inputs and targets in lane layout, with a mask for padded lanes.
@@ -533,7 +558,8 @@ impl<T: Real, const L: usize> ChunkBuffers<T, L> {
 
 /// Largest size of the lane-wise `W` gradient sums for which two chunks run side by side.
 /// Larger sums, together with a block of steps, no longer fit in a 2 MiB L2 cache, and
-/// pairing then measured no faster (`f32`, `n = 100`, where the sums take 1.25 MiB).
+/// pairing then measured no faster (`f32`, `n = 100`, where the sums take 1.25 MiB). The
+/// matrix-product form ([`WeightSums::Product`]) has no per-lane sums, so it always pairs.
 const MAX_PAIR_SUMS_BYTES: usize = 512 * 1024;
 
 /// Steps per block of the weight-gradient sums in the backward pass. A block's deltas and
@@ -718,9 +744,9 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
             *d = [b; L];
         }
         let step_inputs = &data.inputs[t * m..(t + 1) * m];
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.u, step_inputs, drive);
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.u, &p.packed.u, step_inputs, drive);
         let (past, future) = rates.split_at_mut((t + 1) * n);
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w, &past[t * n..], drive);
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w, &p.packed.w, &past[t * n..], drive);
 
         // x[t + 1] = (1 - alpha) x[t] + alpha drive, r[t + 1] = logistic(x[t + 1])
         // Element-wise loops run over flat slices, which the compiler vectorises at any
@@ -738,7 +764,7 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
         for (y, &b) in outputs.iter_mut().zip(&p.b_out) {
             *y = [b; L];
         }
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_out, r_next, outputs);
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_out, &p.packed.w_out, r_next, outputs);
         let target = &data.targets[t * o..(t + 1) * o];
         let error = &mut errors[t * o..(t + 1) * o];
         for ((y, tg), e) in outputs.iter().zip(target).zip(error.iter_mut()) {
@@ -793,10 +819,15 @@ fn backward<
         // dL/dr[t + 1] = W_out^T dy[t] + W^T d[t + 1]
         rate_adjoint.fill([T::ZERO; L]);
         let step_errors = &errors[t * o..(t + 1) * o];
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_out_t, step_errors, rate_adjoint);
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(
+            &p.w_out_t,
+            &p.packed.w_out_t,
+            step_errors,
+            rate_adjoint,
+        );
         if t + 1 < n_steps {
             let later = &deltas[(t + 1) * n..(t + 2) * n];
-            gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_t, later, rate_adjoint);
+            gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_t, &p.packed.w_t, later, rate_adjoint);
         }
 
         // dL/dx[t + 1] = (1 - alpha) dL/dx[t + 2] + r (1 - r) dL/dr[t + 1]
