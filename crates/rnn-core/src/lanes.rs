@@ -777,6 +777,24 @@ pub(crate) fn outer_accumulate_lanes_wide<
     outer_accumulate_lanes::<T, L, FUSED, BLOCK>(a, a_width, b, b_width, acc, overwrite);
 }
 
+/// [`transpose_lanes`], in 512-bit intrinsics for `f32` lane arrays of whole registers if
+/// `WIDE` and the CPU has avx512f. The result is the same: transposing only moves values.
+#[inline(always)]
+pub(crate) fn transpose_lanes_wide<T: Real, const L: usize, const WIDE: bool>(
+    a: &[[T; L]],
+    width: usize,
+    out: &mut [T],
+    stride: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE && has_avx512f() && std::mem::size_of::<T>() == 4 && L.is_multiple_of(16) {
+        // SAFETY: the CPU reports avx512f, `T` is `f32` and `L` a multiple of 16 (checked
+        // just above).
+        return unsafe { avx512::transpose_lanes_f32::<T, L>(a, width, out, stride) };
+    }
+    transpose_lanes(a, width, out, stride);
+}
+
 /// [`lane_product_accumulate`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f.
 #[inline(always)]
 pub(crate) fn lane_product_accumulate_wide<
@@ -857,7 +875,9 @@ fn has_avx512f() -> bool {
 pub(crate) mod avx512 {
     use std::arch::x86_64::{
         __m512, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_pd, _mm512_fmadd_ps,
-        _mm512_loadu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        _mm512_loadu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
+        _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
+        _mm512_unpacklo_ps,
     };
 
     use super::Real;
@@ -1174,6 +1194,101 @@ pub(crate) mod avx512 {
                     store(acc.get_unchecked_mut((i + ii) * b_width + j + jj), *sum);
                 }
             }
+        }
+    }
+
+    /// [`super::transpose_lanes`] for `f32`, 16 units by 16 lanes at a time.
+    ///
+    /// # Safety
+    /// The CPU must support avx512f, `T` must be `f32` and `L` a multiple of 16.
+    #[inline(always)]
+    pub(crate) unsafe fn transpose_lanes_f32<T: Real, const L: usize>(
+        a: &[[T; L]],
+        width: usize,
+        out: &mut [T],
+        stride: usize,
+    ) {
+        assert!(
+            is_single::<T>() && L.is_multiple_of(16),
+            "T must be f32 and L whole registers"
+        );
+        assert!(width > 0 && width <= stride, "width must lie in 1..=stride");
+        assert_eq!(
+            out.len(),
+            a.len() / width * L * stride,
+            "out must be (steps, L, stride)"
+        );
+        let whole = width / 16 * 16;
+        for (rows, out_step) in a.chunks_exact(width).zip(out.chunks_exact_mut(L * stride)) {
+            for first in (0..whole).step_by(16) {
+                for register in 0..L / 16 {
+                    // SAFETY: avx512f per the contract; units first..first + 16 exist because
+                    // first + 16 <= whole <= width, lanes 16 * register.. + 16 lie inside
+                    // `L`, and each output row has `stride >= width` values.
+                    unsafe {
+                        let mut block = [_mm512_setzero_ps(); 16];
+                        for (unit, values) in block.iter_mut().enumerate() {
+                            let lanes = rows[first + unit].as_ptr().cast::<f32>();
+                            *values = _mm512_loadu_ps(lanes.add(16 * register));
+                        }
+                        let block = transpose_16x16(block);
+                        for (lane, values) in block.iter().enumerate() {
+                            let row = (16 * register + lane) * stride + first;
+                            let target = out_step.as_mut_ptr().add(row).cast::<f32>();
+                            _mm512_storeu_ps(target, *values);
+                        }
+                    }
+                }
+            }
+            for (lane, out_row) in out_step.chunks_exact_mut(stride).enumerate() {
+                for (value, lanes) in out_row[whole..width].iter_mut().zip(&rows[whole..]) {
+                    *value = lanes[lane];
+                }
+                out_row[width..].fill(T::ZERO);
+            }
+        }
+    }
+
+    /// Returns the transpose of a 16 x 16 `f32` matrix given as 16 row registers, in three
+    /// rounds of shuffles: pairs of rows (`unpack*_ps`), groups of four rows
+    /// (`unpack*_pd`), and 128-bit blocks across registers (`shuffle_f32x4`).
+    #[inline(always)]
+    unsafe fn transpose_16x16(rows: [__m512; 16]) -> [__m512; 16] {
+        // SAFETY (whole body): avx512f per the caller's contract; only register shuffles.
+        unsafe {
+            // pairs[2 i] holds, in 128-bit block k, rows 2 i and 2 i + 1 interleaved at
+            // columns 4 k and 4 k + 1; pairs[2 i + 1] the same at columns 4 k + 2, 4 k + 3.
+            let mut pairs = [_mm512_setzero_ps(); 16];
+            for i in 0..8 {
+                pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+                pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+            }
+            // quads[4 g + m] holds, in block k, rows 4 g..4 g + 4 at column 4 k + m.
+            let mut quads = [_mm512_setzero_ps(); 16];
+            for g in 0..4 {
+                let low = |i: usize| _mm512_castps_pd(pairs[4 * g + i]);
+                let (a, b, c, d) = (low(0), low(2), low(1), low(3));
+                quads[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                quads[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+                quads[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+                quads[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+            }
+            // Column 4 k + m gathers block k of quads[m], quads[4 + m], quads[8 + m] and
+            // quads[12 + m]: first blocks 0 and 2 (or 1 and 3) of two groups each, then
+            // the even or odd blocks of those.
+            let mut columns = [_mm512_setzero_ps(); 16];
+            for m in 0..4 {
+                let (g0, g1, g2, g3) = (quads[m], quads[4 + m], quads[8 + m], quads[12 + m]);
+                let even_01 = _mm512_shuffle_f32x4::<0x88>(g0, g1);
+                let odd_01 = _mm512_shuffle_f32x4::<0xdd>(g0, g1);
+                let even_23 = _mm512_shuffle_f32x4::<0x88>(g2, g3);
+                let odd_23 = _mm512_shuffle_f32x4::<0xdd>(g2, g3);
+                columns[m] = _mm512_shuffle_f32x4::<0x88>(even_01, even_23);
+                columns[8 + m] = _mm512_shuffle_f32x4::<0xdd>(even_01, even_23);
+                columns[4 + m] = _mm512_shuffle_f32x4::<0x88>(odd_01, odd_23);
+                columns[12 + m] = _mm512_shuffle_f32x4::<0xdd>(odd_01, odd_23);
+            }
+            columns
         }
     }
 
@@ -1568,6 +1683,19 @@ mod tests {
                     generic, wide,
                     "outer {rows} x {cols}, overwrite {overwrite}"
                 );
+            }
+
+            // Widths with and without whole blocks of 16 units, with padding.
+            for width in [1usize, 16, 21, 100] {
+                let stride = width.next_multiple_of(16);
+                let lanes: Vec<[T; L]> = (0..3 * width)
+                    .map(|k| std::array::from_fn(|l| value(7 * k + l)))
+                    .collect();
+                let mut generic = vec![T::ONE; 3 * L * stride];
+                transpose_lanes(&lanes, width, &mut generic, stride);
+                let mut wide = vec![T::ONE; 3 * L * stride];
+                transpose_lanes_wide::<T, L, true>(&lanes, width, &mut wide, stride);
+                assert_eq!(generic, wide, "transpose of width {width}");
             }
 
             // Strides of 1, 2, 4 and 7 registers cover every column tile.

@@ -11,7 +11,7 @@ use crate::error::format_shape;
 use crate::lanes::{
     columns_per_block, gemv_lanes_wide, lane_product_accumulate_wide, logistic_lanes,
     outer_accumulate_lanes_wide, pack_row_blocks, reduce_lanes, resize, row_accumulate_lanes,
-    transpose_lanes, with_thread_buffers, Kernel,
+    transpose_lanes_wide, with_thread_buffers, Kernel,
 };
 use crate::{spin_pool, AdamConfig, Error, Real};
 
@@ -857,7 +857,7 @@ fn backward<
             match p.product_stride {
                 Some(stride) => {
                     let block_rates_t = &mut rates_t[..(block_end - t) * L * stride];
-                    transpose_lanes(past_rates, n, block_rates_t, stride);
+                    transpose_lanes_wide::<T, L, WIDE>(past_rates, n, block_rates_t, stride);
                     lane_product_accumulate_wide::<T, L, FUSED, WIDE, 4>(
                         block_deltas,
                         n,
