@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-/// How long an idle helper polls for the next job before it parks. It covers the optimiser
-/// step between two gradients of a training loop (tens to hundreds of microseconds for the
-/// networks this crate trains) with a wide margin, and bounds the CPU time an idle helper
-/// burns after each job.
-const SPIN_TIME: Duration = Duration::from_millis(2);
+/// How long an idle helper polls for the next job before it parks, and a caller for a
+/// running helper. It covers the work between two gradients of the read-out benchmark's
+/// training loop (about 0.15 ms at 100 units, mostly the optimiser step) several times over,
+/// and bounds the CPU time an idle helper burns after each job.
+const SPIN_TIME: Duration = Duration::from_millis(1);
 
 /// Polls between two reads of the clock while a thread spins.
 const POLLS_PER_CLOCK_READ: u32 = 64;
@@ -165,6 +165,8 @@ struct Shared {
     /// Whether the helper is parked or about to park.
     parked: AtomicBool,
     job: Mutex<Option<ErasedJob>>,
+    /// The caller waiting for `DONE`, once it has stopped spinning and parks.
+    waiter: Mutex<Option<Thread>>,
 }
 
 struct Helper {
@@ -179,6 +181,7 @@ impl Helper {
             spin: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             job: Mutex::new(None),
+            waiter: Mutex::new(None),
         });
         let for_thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -209,20 +212,30 @@ impl Helper {
         {
             return;
         }
-        // The helper is running its last task, so the wait is short unless the helper's
-        // CPU is taken by another process.
+        // The helper is running its last task, so the wait is short unless the helper
+        // started late or its CPU is taken by another process. After the spin the caller
+        // parks, so that it does not hold a CPU the helper may need.
+        let spin_time = if spin { SPIN_TIME } else { Duration::ZERO };
         let started = Instant::now();
         let mut polls = 0u32;
         while state.load(Ordering::Acquire) != DONE {
             polls = polls.wrapping_add(1);
-            if spin
-                && (!polls.is_multiple_of(POLLS_PER_CLOCK_READ) || started.elapsed() < SPIN_TIME)
-            {
+            if !polls.is_multiple_of(POLLS_PER_CLOCK_READ) || started.elapsed() < spin_time {
                 std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
+                continue;
+            }
+            *self.shared.waiter.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::thread::current());
+            if state.load(Ordering::SeqCst) != DONE {
+                // The timeout only bounds the wait should a wake-up be missed.
+                std::thread::park_timeout(SPIN_TIME);
             }
         }
+        self.shared
+            .waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         state.store(IDLE, Ordering::Release);
     }
 }
@@ -268,7 +281,15 @@ fn helper_loop(shared: &Shared) {
             .expect("a posted job");
         // SAFETY: the caller keeps the job alive until this helper reports `DONE`.
         unsafe { (job.run)(job.data) };
-        shared.state.store(DONE, Ordering::Release);
+        // The waiter is read under its lock after `DONE` is stored, and the caller stores
+        // itself under the same lock before its last check of `DONE`, so a parked caller
+        // is always woken.
+        let waiter = shared.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        shared.state.store(DONE, Ordering::SeqCst);
+        if let Some(caller) = waiter.as_ref() {
+            caller.unpark();
+        }
+        drop(waiter);
     }
 }
 
