@@ -420,9 +420,9 @@ pub(crate) fn transpose_lanes<T: Real, const L: usize>(
 /// `c[g][i * stride + j] += sum_t sum_lane a[t][i][g * group + lane] * b_t[t][g * group +
 /// lane][j]` for each group `g` of `group` lanes, every step `t` and lane of the group.
 ///
-/// This is the matrix product `C += A B^T` whose inner dimension runs over steps and lanes:
-/// `a` contains rows of `a_width` lane arrays, and `b_t` is `b` after [`transpose_lanes`]
-/// with rows of `stride` values, so that the columns `j` of `C` are contiguous. Each entry
+/// This is the matrix product `C += A B^T` whose inner dimension runs over steps and lanes.
+/// `a` contains rows of `a_width` lane arrays. `b_t` is `b` after [`transpose_lanes`], with
+/// rows of `stride` values, so that the columns `j` of `C` are contiguous. Each entry
 /// of `C` is one chain of multiply-adds over `t` ascending and, within a step, lane
 /// ascending, whatever the tiles; so the result does not depend on the vector width. Tiles
 /// of `ROWS` rows by one 64-byte column block keep their sums in registers while the
@@ -1208,11 +1208,10 @@ pub(crate) mod avx512 {
         out: &mut [T],
         stride: usize,
     ) {
-        assert!(
-            is_single::<T>() && L.is_multiple_of(16),
-            "T must be f32 and L whole registers"
-        );
-        assert!(width > 0 && width <= stride, "width must lie in 1..=stride");
+        assert!(is_single::<T>(), "T must be f32");
+        assert!(L.is_multiple_of(16), "L must fill whole registers");
+        assert!(width > 0, "width must be at least 1");
+        assert!(width <= stride, "width must not exceed stride");
         assert_eq!(
             out.len(),
             a.len() / width * L * stride,
@@ -1256,14 +1255,14 @@ pub(crate) mod avx512 {
     unsafe fn transpose_16x16(rows: [__m512; 16]) -> [__m512; 16] {
         // SAFETY (whole body): avx512f per the caller's contract; only register shuffles.
         unsafe {
-            // pairs[2 i] holds, in 128-bit block k, rows 2 i and 2 i + 1 interleaved at
-            // columns 4 k and 4 k + 1; pairs[2 i + 1] the same at columns 4 k + 2, 4 k + 3.
+            // In 128-bit block k, pairs[2 i] contains rows 2 i and 2 i + 1 interleaved at
+            // columns 4 k and 4 k + 1. pairs[2 i + 1] contains them at 4 k + 2 and 4 k + 3.
             let mut pairs = [_mm512_setzero_ps(); 16];
             for i in 0..8 {
                 pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
                 pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
             }
-            // quads[4 g + m] holds, in block k, rows 4 g..4 g + 4 at column 4 k + m.
+            // In block k, quads[4 g + m] contains rows 4 g..4 g + 4 at column 4 k + m.
             let mut quads = [_mm512_setzero_ps(); 16];
             for g in 0..4 {
                 let low = |i: usize| _mm512_castps_pd(pairs[4 * g + i]);
@@ -1274,8 +1273,8 @@ pub(crate) mod avx512 {
                 quads[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
             }
             // Column 4 k + m gathers block k of quads[m], quads[4 + m], quads[8 + m] and
-            // quads[12 + m]: first blocks 0 and 2 (or 1 and 3) of two groups each, then
-            // the even or odd blocks of those.
+            // quads[12 + m]. The first shuffles take blocks 0 and 2 (or 1 and 3) of two
+            // groups each, and the second ones the even or odd blocks of those.
             let mut columns = [_mm512_setzero_ps(); 16];
             for m in 0..4 {
                 let (g0, g1, g2, g3) = (quads[m], quads[4 + m], quads[8 + m], quads[12 + m]);
@@ -1320,7 +1319,8 @@ pub(crate) mod avx512 {
             n_steps * L * stride,
             "b_t must be (n_steps, L, stride)"
         );
-        assert!(group > 0 && L.is_multiple_of(group), "group must divide L");
+        assert!(group > 0, "group must be at least 1");
+        assert!(L.is_multiple_of(group), "group must divide L");
         assert_eq!(
             c.len(),
             L / group * a_width * stride,

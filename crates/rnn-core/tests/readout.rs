@@ -86,8 +86,9 @@ fn gradient_matches_central_differences() {
 #[test]
 fn large_network_w_gradient_matches_central_differences() {
     // From 48 units on, the W gradient is summed as a matrix product over steps and lanes
-    // in place of per-lane sums. Same bounds as above; every 23rd entry of W (109 of 2500,
-    // covering every row and column, as 23 is prime to 50) keeps the test short.
+    // in place of per-lane sums. The bounds are those of the test above. Checking every 23rd
+    // entry of W keeps the test short: 109 of 2500 entries, which cover every row and,
+    // because 23 and 50 are coprime, every column.
     let h = 1e-5;
     let (inputs, targets) = random_batch(15, 25, 11);
     let net = network(14, 50);
