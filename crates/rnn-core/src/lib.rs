@@ -62,6 +62,7 @@ mod lanes;
 mod loss;
 mod readout;
 mod rnn;
+mod spin_pool;
 mod train;
 pub mod trial;
 

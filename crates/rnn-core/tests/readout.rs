@@ -84,6 +84,32 @@ fn gradient_matches_central_differences() {
 }
 
 #[test]
+fn large_network_w_gradient_matches_central_differences() {
+    // From 48 units on, the W gradient is summed as a matrix product over steps and lanes
+    // in place of per-lane sums. The bounds are those of the test above. Checking every 23rd
+    // entry of W keeps the test short: 109 of 2500 entries, which cover every row and,
+    // because 23 and 50 are coprime, every column.
+    let h = 1e-5;
+    let (inputs, targets) = random_batch(15, 25, 11);
+    let net = network(14, 50);
+    let (_, gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let exact = gradient.w.as_slice().unwrap();
+    for k in (0..exact.len()).step_by(23) {
+        let mut plus = net.clone();
+        plus.w.as_slice_mut().unwrap()[k] += h;
+        let mut minus = net.clone();
+        minus.w.as_slice_mut().unwrap()[k] -= h;
+        let fd = (loss(&plus, inputs.view(), targets.view())
+            - loss(&minus, inputs.view(), targets.view()))
+            / (2.0 * h);
+        let error = (exact[k] - fd).abs() / fd.abs().max(1e-4);
+        assert!(error < 1e-7, "w[{k}]: bptt {:e}, fd {fd:e}", exact[k]);
+    }
+}
+
+#[test]
 fn f32_agrees_with_f64() {
     // f32 rounding (6e-8) grows over 40 steps of a contracting map to about 1e-5 relative.
     let (inputs, targets) = random_batch(7, 40, 20);
@@ -108,12 +134,13 @@ fn f32_agrees_with_f64() {
     }
 }
 
-/// Trains for a few steps on a pool of `threads` threads and returns the weights.
-fn train_on_threads<T: rnn_core::Real>(threads: usize) -> ReadoutNet<T> {
+/// Trains a network of `n` units for a few steps on a pool of `threads` threads and returns
+/// the weights.
+fn train_on_threads<T: rnn_core::Real>(n: usize, threads: usize) -> ReadoutNet<T> {
     let (inputs, targets) = random_batch(9, 30, 37);
     let inputs = inputs.mapv(T::from_f64);
     let targets = targets.mapv(T::from_f64);
-    let mut net: ReadoutNet<T> = network(8, 9).to_precision();
+    let mut net: ReadoutNet<T> = network(8, n).to_precision();
     let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -132,16 +159,20 @@ fn train_on_threads<T: rnn_core::Real>(threads: usize) -> ReadoutNet<T> {
 
 #[test]
 fn training_bit_identical_across_threads() {
+    // 9 units use per-lane W gradient sums, 50 units the matrix-product form.
     let bits = |net: &ReadoutNet<f64>| net.w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    let one = train_on_threads::<f64>(1);
-    for threads in [2, 8] {
-        let many = train_on_threads::<f64>(threads);
-        assert_eq!(bits(&one), bits(&many), "{threads} threads");
-        assert_eq!(one, many, "{threads} threads");
-    }
-    let one = train_on_threads::<f32>(1);
-    for threads in [2, 8] {
-        assert_eq!(one, train_on_threads::<f32>(threads), "{threads} threads");
+    for n in [9, 50] {
+        let one = train_on_threads::<f64>(n, 1);
+        for threads in [2, 8] {
+            let many = train_on_threads::<f64>(n, threads);
+            assert_eq!(bits(&one), bits(&many), "n {n}, {threads} threads");
+            assert_eq!(one, many, "n {n}, {threads} threads");
+        }
+        let one = train_on_threads::<f32>(n, 1);
+        for threads in [2, 8] {
+            let many = train_on_threads::<f32>(n, threads);
+            assert_eq!(one, many, "n {n}, {threads} threads");
+        }
     }
 }
 

@@ -1,0 +1,368 @@
+//! Helper threads that spin for a short time after each job before they park.
+//!
+//! Training calls the batch gradient many times a second, with a serial optimiser step in
+//! between. An idle rayon 1.13 worker sleeps after 33 rounds of `yield_now`, tens of
+//! microseconds on an idle machine, and on the 2-vCPU virtual machine of the benchmarks a
+//! sleeping worker took up to about a millisecond to wake, so the caller waited for the last
+//! chunk. These helpers instead poll for the next job for up to [`SPIN_TIME`] and only then
+//! park. Which thread runs a task never changes its result.
+
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, TryLockError};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+/// How long an idle helper polls for the next job before it parks, and a caller for a
+/// running helper. It covers the work between two gradients of the read-out benchmark's
+/// training loop (about 0.15 ms at 100 units, mostly the optimiser step) several times over,
+/// and bounds the CPU time an idle helper burns after each job.
+const SPIN_TIME: Duration = Duration::from_millis(1);
+
+/// Polls between two reads of the clock while a thread spins.
+const POLLS_PER_CLOCK_READ: u32 = 64;
+
+/// Helper states. The caller moves a helper from `IDLE` to `POSTED`; the helper takes the
+/// job by moving it to `RUNNING` and reports `DONE`. A caller that finishes every task first
+/// takes an untaken job back by moving `POSTED` to `IDLE`.
+const IDLE: u32 = 0;
+const POSTED: u32 = 1;
+const RUNNING: u32 = 2;
+const DONE: u32 = 3;
+
+/// Runs `task(0)`, ..., `task(n_tasks - 1)` on the calling thread and up to `threads - 1`
+/// helper threads, and returns the results in task order.
+///
+/// Tasks are handed out one at a time, so a helper that starts late takes fewer of them,
+/// and the caller takes back the job of a helper that has not started when it runs out of
+/// tasks, so it waits only for helpers that are running a task. Helpers spin after a job
+/// only while `threads` does not exceed the number of CPUs, because spinning on a shared CPU
+/// delays the threads being waited for. If another thread is already using the helpers, the
+/// tasks run on the current rayon pool instead. A panic in a task is raised again in the
+/// caller once every helper has left the job.
+pub(crate) fn map_indexed<R, F>(n_tasks: usize, threads: usize, task: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize) -> R + Sync,
+{
+    let n_helpers = threads.min(n_tasks).saturating_sub(1);
+    if n_helpers == 0 {
+        return (0..n_tasks).map(task).collect();
+    }
+    let mut helpers = match HELPERS.try_lock() {
+        Ok(helpers) => helpers,
+        // A panic never leaves the list half-changed: helpers are only appended.
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            return (0..n_tasks).into_par_iter().map(&task).collect();
+        }
+    };
+    while helpers.len() < n_helpers {
+        let index = helpers.len();
+        match Helper::spawn(index) {
+            Ok(helper) => helpers.push(helper),
+            Err(_) => break,
+        }
+    }
+    let n_cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let spin = threads <= n_cpus;
+    let job = Job {
+        task: &task,
+        next: AtomicUsize::new(0),
+        results: (0..n_tasks).map(|_| OnceLock::new()).collect(),
+        panic: Mutex::new(None),
+    };
+    let erased = ErasedJob {
+        data: std::ptr::from_ref(&job).cast(),
+        run: run_erased::<R>,
+    };
+    let posted = &helpers[..n_helpers.min(helpers.len())];
+    for helper in posted {
+        helper.post(erased, spin);
+    }
+    job.run();
+    for helper in posted {
+        helper.collect(spin);
+    }
+    drop(helpers);
+
+    let Job { results, panic, .. } = job;
+    if let Some(payload) = panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        resume_unwind(payload);
+    }
+    results
+        .into_iter()
+        .map(|slot| slot.into_inner().expect("every task ran once"))
+        .collect()
+}
+
+/// Helper threads, created on first use and kept for the life of the process. The lock is
+/// held by the one caller whose job they run.
+static HELPERS: Mutex<Vec<Helper>> = Mutex::new(Vec::new());
+
+/// One job: a task, the index of the next task to hand out, and one result slot per task.
+struct Job<'a, R> {
+    task: &'a (dyn Fn(usize) -> R + Sync),
+    next: AtomicUsize,
+    results: Vec<OnceLock<R>>,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl<R: Send> Job<'_, R> {
+    /// Takes tasks until none is left. After a panic no further task is handed out.
+    fn run(&self) {
+        let n_tasks = self.results.len();
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= n_tasks {
+                return;
+            }
+            match catch_unwind(AssertUnwindSafe(|| (self.task)(index))) {
+                Ok(result) => {
+                    if self.results[index].set(result).is_err() {
+                        unreachable!("task {index} was handed out twice");
+                    }
+                }
+                Err(payload) => {
+                    self.next.store(n_tasks, Ordering::Relaxed);
+                    let mut slot = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+                    slot.get_or_insert(payload);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the job behind `data`.
+///
+/// # Safety
+/// `data` must point to a live `Job<R>`.
+unsafe fn run_erased<R: Send>(data: *const ()) {
+    // SAFETY: guaranteed by the caller.
+    let job = unsafe { &*data.cast::<Job<'_, R>>() };
+    job.run();
+}
+
+/// A job with its result type erased, so that one helper thread serves any caller.
+#[derive(Clone, Copy)]
+struct ErasedJob {
+    data: *const (),
+    run: unsafe fn(*const ()),
+}
+
+// SAFETY: the job behind `data` is `Sync` (atomics, `OnceLock` slots of `Send` results, a
+// mutex and a `Sync` task), and `map_indexed` keeps it alive until every helper that took
+// it has reported `DONE`.
+unsafe impl Send for ErasedJob {}
+
+/// State shared between the caller and one helper thread.
+struct Shared {
+    state: AtomicU32,
+    /// Whether the helper spins after this job, set by the caller with the job.
+    spin: AtomicBool,
+    /// Whether the helper is parked or about to park.
+    parked: AtomicBool,
+    job: Mutex<Option<ErasedJob>>,
+    /// The caller waiting for `DONE`, once it has stopped spinning and parks.
+    waiter: Mutex<Option<Thread>>,
+}
+
+struct Helper {
+    shared: Arc<Shared>,
+    thread: Thread,
+}
+
+impl Helper {
+    fn spawn(index: usize) -> std::io::Result<Helper> {
+        let shared = Arc::new(Shared {
+            state: AtomicU32::new(IDLE),
+            spin: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            job: Mutex::new(None),
+            waiter: Mutex::new(None),
+        });
+        let for_thread = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name(format!("rnn-core-helper-{index}"))
+            .spawn(move || helper_loop(&for_thread))?;
+        Ok(Helper {
+            shared,
+            thread: handle.thread().clone(),
+        })
+    }
+
+    /// Hands `job` to the helper and wakes it if it is parked.
+    fn post(&self, job: ErasedJob, spin: bool) {
+        *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job);
+        self.shared.spin.store(spin, Ordering::Relaxed);
+        self.shared.state.store(POSTED, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+
+    /// Takes the job back if the helper has not started it, else waits until it is done.
+    fn collect(&self, spin: bool) {
+        let state = &self.shared.state;
+        if state
+            .compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return;
+        }
+
+        // The helper is running its last task, so the wait is short unless the helper
+        // started late or its CPU is taken by another process. After the spin the caller
+        // parks, so that it does not hold a CPU the helper may need.
+        let spin_time = if spin { SPIN_TIME } else { Duration::ZERO };
+        let started = Instant::now();
+        let mut polls = 0u32;
+        while state.load(Ordering::Acquire) != DONE {
+            polls = polls.wrapping_add(1);
+            if !polls.is_multiple_of(POLLS_PER_CLOCK_READ) || started.elapsed() < spin_time {
+                std::hint::spin_loop();
+                continue;
+            }
+            *self.shared.waiter.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::thread::current());
+            if state.load(Ordering::SeqCst) != DONE {
+                // The timeout only bounds the wait should a wake-up be missed.
+                std::thread::park_timeout(SPIN_TIME);
+            }
+        }
+
+        self.shared
+            .waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        state.store(IDLE, Ordering::Release);
+    }
+}
+
+/// Waits for posted jobs and runs them, spinning for up to [`SPIN_TIME`] after each job (if
+/// the job asked for it), then parking.
+fn helper_loop(shared: &Shared) {
+    loop {
+        let finished = Instant::now();
+        let spin_time = if shared.spin.load(Ordering::Relaxed) {
+            SPIN_TIME
+        } else {
+            Duration::ZERO
+        };
+        let mut polls = 0u32;
+        while shared.state.load(Ordering::Acquire) != POSTED {
+            polls = polls.wrapping_add(1);
+            if !polls.is_multiple_of(POLLS_PER_CLOCK_READ) || finished.elapsed() < spin_time {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Announce the park before the last check, so that a caller that posts after
+            // the check sees `parked` and unparks this thread.
+            shared.parked.store(true, Ordering::SeqCst);
+            if shared.state.load(Ordering::SeqCst) != POSTED {
+                std::thread::park();
+            }
+            shared.parked.store(false, Ordering::SeqCst);
+        }
+        if shared
+            .state
+            .compare_exchange(POSTED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // The caller took the job back.
+            continue;
+        }
+        let job = shared
+            .job
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("a posted job");
+        // SAFETY: the caller keeps the job alive until this helper reports `DONE`.
+        unsafe { (job.run)(job.data) };
+        // The waiter is read under its lock after `DONE` is stored, and the caller stores
+        // itself under the same lock before its last check of `DONE`, so a parked caller
+        // is always woken.
+        let waiter = shared.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        shared.state.store(DONE, Ordering::SeqCst);
+        if let Some(caller) = waiter.as_ref() {
+            caller.unpark();
+        }
+        drop(waiter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_in_task_order() {
+        for threads in [1, 2, 3, 8] {
+            for n_tasks in [0, 1, 2, 5, 17] {
+                let results = map_indexed(n_tasks, threads, |i| i * i);
+                let expected: Vec<usize> = (0..n_tasks).map(|i| i * i).collect();
+                assert_eq!(results, expected, "{threads} threads, {n_tasks} tasks");
+            }
+        }
+    }
+
+    #[test]
+    fn each_task_runs_once() {
+        let counts: Vec<AtomicUsize> = (0..40).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..50 {
+            map_indexed(counts.len(), 4, |i| {
+                counts[i].fetch_add(1, Ordering::Relaxed)
+            });
+        }
+        for (i, count) in counts.iter().enumerate() {
+            assert_eq!(count.load(Ordering::Relaxed), 50, "task {i}");
+        }
+    }
+
+    #[test]
+    fn calls_after_a_park_still_run() {
+        // The second call comes after the helpers have parked.
+        assert_eq!(map_indexed(3, 2, |i| i + 1), vec![1, 2, 3]);
+        std::thread::sleep(SPIN_TIME * 3);
+        assert_eq!(map_indexed(3, 2, |i| i + 1), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn concurrent_callers_get_own_results() {
+        let outputs: Vec<Vec<usize>> = (0..4usize)
+            .into_par_iter()
+            .map(|caller| map_indexed(9, 2, |i| 100 * caller + i))
+            .collect();
+        for (caller, output) in outputs.iter().enumerate() {
+            let expected: Vec<usize> = (0..9).map(|i| 100 * caller + i).collect();
+            assert_eq!(*output, expected, "caller {caller}");
+        }
+    }
+
+    #[test]
+    fn task_panic_reaches_caller() {
+        let outcome = catch_unwind(|| {
+            map_indexed(6, 2, |i| {
+                assert!(i != 4, "task 4 fails");
+                i
+            })
+        });
+        let payload = outcome.expect_err("the panic of task 4");
+        let message = match payload.downcast_ref::<&str>() {
+            Some(text) => (*text).to_string(),
+            None => payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        assert!(message.contains("task 4 fails"), "{message}");
+        // The helpers serve the next call.
+        assert_eq!(map_indexed(4, 2, |i| i), vec![0, 1, 2, 3]);
+    }
+}
