@@ -658,11 +658,11 @@ mod validation_tests {
             "training.target_loss": |c: &mut MemoryConfig, v| c.training.target_loss = v => [Some(NAN), Some(-1.0)];
             "calibration.iterations": |c: &mut MemoryConfig, v| c.calibration.iterations = v => [0];
             "calibration.learning_rate": |c: &mut MemoryConfig, v| c.calibration.learning_rate = v => [0.0];
-            "calibration_perturbation.drive_offset_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.drive_offset_sd = v => [-0.01, NAN, INF];
-            "calibration_perturbation.state_noise_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.state_noise_sd = v => [-1e-3, NAN, INF];
+            "calibration_perturbation.drive_offset_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.drive_offset_sd = v => [-0.01, NAN, INF, 1e300];
+            "calibration_perturbation.state_noise_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.state_noise_sd = v => [-1e-3, NAN, INF, 1e300];
             "calibration_selection.n_candidates": |c: &mut MemoryConfig, v| c.calibration_selection.n_candidates = v => [0, 1000];
             "calibration_selection.n_trials": |c: &mut MemoryConfig, v| c.calibration_selection.n_trials = v => [0, 1_000_000];
-            "calibration_selection.cues": |c: &mut MemoryConfig, v: Vec<f64>| c.calibration_selection.cues = v => [vec![], vec![0.3, 0.4], vec![NAN]];
+            "calibration_selection.cues": |c: &mut MemoryConfig, v: Vec<f64>| c.calibration_selection.cues = v => [vec![], vec![0.3, 0.4], vec![NAN], vec![5.0], vec![0.0], vec![0.3, 0.3], vec![0.3; 100_000]];
             "x_step": |c: &mut MemoryConfig, v| c.fit.x_step = v => [0.0, -0.1, 1e-12];
             "warmup_ms": |c: &mut MemoryConfig, v| c.fit.fi.warmup_ms = v => [1e300];
             "duration_ms": |c: &mut MemoryConfig, v| c.table.fi.duration_ms = v => [1e-9, 1e12];

@@ -90,21 +90,22 @@ impl PerturbationSettings {
         self.drive_offset_sd > 0.0 || self.state_noise_sd > 0.0
     }
 
-    /// Checks that both standard deviations are finite and >= 0, naming the section `stage`
-    /// in errors.
+    /// Checks that both standard deviations are finite and in range, naming the section
+    /// `stage` in errors. Drive offsets above 10 (the logistic is saturated beyond about 6)
+    /// and state noise above 1 (the whole range of a unit's activity) leave nothing to learn.
     pub fn validate(&self, stage: &str) -> Result<()> {
         use crate::training::check_threshold as check;
         check(
             &format!("{stage}.drive_offset_sd"),
             self.drive_offset_sd,
             0.0,
-            f64::MAX,
+            10.0,
         )?;
         check(
             &format!("{stage}.state_noise_sd"),
             self.state_noise_sd,
             0.0,
-            f64::MAX,
+            1.0,
         )
     }
 
@@ -243,6 +244,15 @@ impl MemoryConfig {
         self.calibration_perturbation
             .validate("calibration_perturbation")?;
         self.calibration_selection.validate()?;
+        for &cue in &self.calibration_selection.cues {
+            if !(self.task.cue_min..=self.task.cue_max).contains(&cue) {
+                anyhow::bail!(
+                    "invalid calibration_selection.cues value {cue}: give values within the trained cue range [task.cue_min, task.cue_max] = [{}, {}]",
+                    self.task.cue_min,
+                    self.task.cue_max
+                );
+            }
+        }
         self.conversion
             .validate()
             .context("invalid conversion settings")?;
@@ -883,6 +893,12 @@ pub fn reproduce(
     let (calibrated, calibration) = candidates.swap_remove(chosen);
     if n_candidates > 1 {
         info!(chosen, "calibration candidate chosen");
+        if reports[chosen].continuous_failures(thresholds) > 0 {
+            tracing::warn!(
+                chosen,
+                "every calibration candidate misses the continuous thresholds on the validation cues, so the choice rests on the spiking error alone"
+            );
+        }
         artifact::save(&out_dir.join("rnn_calibrated.bin"), "rnn", &calibrated)?;
     }
     let calibrated_eval = evaluate(&calibrated, task)?;

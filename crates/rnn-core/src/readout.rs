@@ -222,9 +222,9 @@ impl<T: Real> ReadoutNet<T> {
     /// adding it, so its results differ in the last bits.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] for arrays that do not fit the network or each other,
-    /// [`Error::EmptyBatch`] for an empty batch or zero steps, and any error of
-    /// [`ReadoutNet::validate`].
+    /// [`Error::ShapeMismatch`] for arrays that do not fit the network or each other or have
+    /// zero steps, [`Error::EmptyBatch`] for an empty batch, [`Error::NonFinite`] for a NaN or
+    /// infinite input or target, and any error of [`ReadoutNet::validate`].
     pub fn loss_and_gradient(
         &self,
         inputs: ArrayView3<T>,
@@ -234,10 +234,12 @@ impl<T: Real> ReadoutNet<T> {
         let (n_steps, batch, m) = inputs.dim();
         let o = self.n_outputs();
         if m != self.n_inputs() {
+            // The targets' leading axes give the expected steps and trials.
+            let (target_steps, target_batch, _) = targets.dim();
             return Err(Error::shape(
                 "inputs",
                 format!(
-                    "({n_steps}, {batch}, {}) = (n_steps, batch, n_inputs)",
+                    "({target_steps}, {target_batch}, {}) = (n_steps, batch, n_inputs)",
                     self.n_inputs()
                 ),
                 inputs.shape(),
@@ -250,9 +252,18 @@ impl<T: Real> ReadoutNet<T> {
                 targets.shape(),
             ));
         }
-        if n_steps == 0 || batch == 0 {
+        if batch == 0 {
             return Err(Error::EmptyBatch);
         }
+        if n_steps == 0 {
+            return Err(Error::shape(
+                "inputs",
+                format!("(n_steps >= 1, {batch}, {m}) = (n_steps, batch, n_inputs)"),
+                inputs.shape(),
+            ));
+        }
+        check_finite_3d("inputs", inputs)?;
+        check_finite_3d("targets", targets)?;
         let sums = WeightSums::for_units(self.n_units());
         Ok(self.batch_gradient_with(inputs, targets, Kernel::detect(), sums))
     }
@@ -327,6 +338,22 @@ impl<T: Real> ReadoutNet<T> {
             b_out: Array1::from(total.b_out),
         };
         (loss, gradient)
+    }
+}
+
+/// Checks that every entry of a `(n_steps, batch, k)` array is finite, naming the first one
+/// that is not, because a NaN input would otherwise pass into the lane sums unnoticed.
+fn check_finite_3d<T: Real>(name: &str, values: ArrayView3<T>) -> Result<(), Error> {
+    if values.iter().all(|v| v.to_f64().is_finite()) {
+        return Ok(());
+    }
+    match values.indexed_iter().find(|(_, v)| !v.to_f64().is_finite()) {
+        None => Ok(()),
+        Some(((step, trial, k), value)) => Err(Error::NonFinite {
+            name: name.to_string(),
+            index: format!("{step}, {trial}, {k}"),
+            value: value.to_f64(),
+        }),
     }
 }
 

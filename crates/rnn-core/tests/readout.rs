@@ -228,9 +228,55 @@ fn wrong_shapes_are_rejected() {
         .loss_and_gradient(inputs.view(), targets.slice(ndarray::s![.., .., ..1]))
         .unwrap_err();
     assert!(matches!(err, Error::ShapeMismatch { ref name, .. } if name == "targets"));
-    let empty = Array3::zeros((0, 2, 2));
+    let no_steps = Array3::zeros((0, 2, 2));
     let err = net
-        .loss_and_gradient(empty.view(), empty.view())
+        .loss_and_gradient(no_steps.view(), no_steps.view())
+        .unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { ref name, .. } if name == "inputs"));
+    let no_trials = Array3::zeros((4, 0, 2));
+    let err = net
+        .loss_and_gradient(no_trials.view(), no_trials.view())
         .unwrap_err();
     assert_eq!(err, Error::EmptyBatch);
+    // Axes swapped: the message takes the expected steps and trials from the targets.
+    let swapped = inputs
+        .clone()
+        .permuted_axes([2, 1, 0])
+        .as_standard_layout()
+        .to_owned();
+    let err = net
+        .loss_and_gradient(swapped.view(), targets.view())
+        .unwrap_err();
+    match err {
+        Error::ShapeMismatch { expected, .. } => {
+            assert!(expected.starts_with("(5, 2, 2)"), "{expected}")
+        }
+        other => panic!("expected a shape mismatch, got {other}"),
+    }
+}
+
+#[test]
+fn non_finite_batch_rejected() {
+    let net = network(13, 3);
+    let (inputs, targets) = random_batch(6, 8, 5);
+    for bad in [f64::NAN, f64::INFINITY] {
+        let mut bad_inputs = inputs.clone();
+        bad_inputs[[3, 4, 1]] = bad;
+        let err = net
+            .loss_and_gradient(bad_inputs.view(), targets.view())
+            .unwrap_err();
+        match err {
+            Error::NonFinite { name, index, .. } => {
+                assert_eq!(name, "inputs");
+                assert_eq!(index, "3, 4, 1");
+            }
+            other => panic!("expected a non-finite input error, got {other}"),
+        }
+        let mut bad_targets = targets.clone();
+        bad_targets[[0, 2, 0]] = bad;
+        let err = net
+            .loss_and_gradient(inputs.view(), bad_targets.view())
+            .unwrap_err();
+        assert!(matches!(err, Error::NonFinite { ref name, .. } if name == "targets"));
+    }
 }

@@ -26,6 +26,9 @@ use crate::spiking::simulate_conditions;
 /// Largest number of calibration candidates.
 const MAX_CANDIDATES: usize = 100;
 
+/// Largest number of validation cue values; each one costs a spiking condition per candidate.
+const MAX_CUES: usize = 20;
+
 /// Settings of the choice among calibration runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +76,19 @@ impl CalibrationSelection {
         if self.cues.is_empty() {
             bail!("invalid calibration_selection.cues = []: give at least one cue value");
         }
+        if self.cues.len() > MAX_CUES {
+            bail!(
+                "invalid calibration_selection.cues: {} values; give at most {MAX_CUES}",
+                self.cues.len()
+            );
+        }
+        for (idx, cue) in self.cues.iter().enumerate() {
+            if self.cues[..idx].contains(cue) {
+                bail!(
+                    "invalid calibration_selection.cues: {cue} appears twice; give each value once"
+                );
+            }
+        }
         let test_cues = tasks_memory::test_cue_values();
         for &cue in &self.cues {
             if !cue.is_finite() {
@@ -117,7 +133,7 @@ pub(super) struct CandidateReport {
 
 impl CandidateReport {
     /// Number of continuous thresholds the candidate misses on the validation cues.
-    fn continuous_failures(&self, thresholds: &MemoryThresholds) -> usize {
+    pub(super) fn continuous_failures(&self, thresholds: &MemoryThresholds) -> usize {
         usize::from(self.delay_rms_error > thresholds.delay_rms_error)
             + usize::from(self.max_error > thresholds.max_error)
     }
