@@ -179,6 +179,13 @@ pub fn fit_logistic(
     let mu_grid = grid(config.mu_min, config.mu_max, config.mu_step);
     let rates = measure_fi_curve(neuron, &mu_grid, &config.fi, stream_seed(seed, 0))?;
     let rates = make_nondecreasing(&rates);
+    if rates.iter().all(|&rate| rate == 0.0) {
+        return Err(Error::InvalidParameter {
+            name: "mu_max",
+            value: config.mu_max,
+            expected: "a drive grid on which the neuron fires (every measured rate is 0); raise mu_max or the noise",
+        });
+    }
     let refractory_limit_hz = 1e3 / neuron.t_ref_ms;
     let f_of_mu = TabulatedActivation::new(
         config.mu_min,

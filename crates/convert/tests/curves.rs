@@ -243,3 +243,25 @@ fn tabulate_rejects_bad_arguments() {
         "{err:?}"
     );
 }
+
+#[test]
+fn fit_logistic_rejects_silent_grid() {
+    // Drives 50 to 60 potential units below a threshold of 1, with sigma_v = 1: the neuron
+    // never fires in a short measurement, so there is no curve to fit.
+    let neuron = NeuronParams::default();
+    let config = FitConfig {
+        mu_min: -60.0,
+        mu_max: -50.0,
+        mu_step: 0.5,
+        fi: FiConfig {
+            n_neurons: 10,
+            ..quick_fi()
+        },
+        ..FitConfig::default()
+    };
+    let err = fit_logistic(&neuron, &config, 1).unwrap_err();
+    assert!(
+        matches!(err, convert::Error::InvalidParameter { name: "mu_max", .. }),
+        "{err:?}"
+    );
+}

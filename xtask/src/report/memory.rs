@@ -6,6 +6,7 @@ use ndarray::Array2;
 use serde_json::Value;
 
 use super::data::{self, Table};
+use super::html::Cell;
 use super::plots::{self, GridFigure, Panel, Series, INK, PALETTE};
 use super::{agreement, Report, SummaryRow};
 
@@ -203,6 +204,8 @@ pub fn build(report: &mut Report) -> Result<()> {
     report.page.heading(2, "f-I fit (method a)");
     fit_figure(report)?;
 
+    selection_table(report);
+
     report.page.heading(2, "Memory output");
     output_figure(report)?;
 
@@ -269,6 +272,48 @@ fn fit_figure(report: &mut Report) -> Result<()> {
         fmt(s, "fit.max_error"),
     );
     report.figure("fit", &caption, |path| plots::draw_grid(path, &figure))
+}
+
+/// Adds the choice among calibration runs, when the run made one (`calibrated.selection`).
+fn selection_table(report: &mut Report) {
+    let selection = &report.summary["calibrated"]["selection"];
+    let Some(candidates) = selection["candidates"].as_array() else {
+        return;
+    };
+    let chosen = selection["chosen"].as_u64();
+    report.page.heading(2, "Choice among calibration runs");
+    report.page.paragraph(
+        "Each calibration run was converted and simulated on validation cue values of its own; \
+         the run that meets the continuous thresholds there with the smallest first-second \
+         output error was kept.",
+    );
+    let rows: Vec<Vec<Cell>> = candidates
+        .iter()
+        .map(|candidate| {
+            let index = candidate["index"].as_u64();
+            vec![
+                Cell::number(index.map_or_else(|| "missing".to_string(), |i| i.to_string())),
+                Cell::number(fmt(candidate, "delay_rms_error")),
+                Cell::number(fmt(candidate, "max_error")),
+                Cell::number(fmt(candidate, "max_output_error_first_second")),
+                Cell::text(if index.is_some() && index == chosen {
+                    "kept"
+                } else {
+                    ""
+                }),
+            ]
+        })
+        .collect();
+    report.page.table(
+        &[
+            "run",
+            "delay RMS error",
+            "max error",
+            "first-second output error",
+            "",
+        ],
+        &rows,
+    );
 }
 
 /// Formats the summary number at `path`, or returns "missing".

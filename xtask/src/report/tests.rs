@@ -162,6 +162,35 @@ fn memory_folder(dir: &Path) {
 }
 
 #[test]
+fn memory_report_lists_calibration_runs() {
+    let dir = TempDir::new("memory-selection");
+    memory_folder(&dir.0);
+    let path = dir.0.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    summary["calibrated"]["selection"] = serde_json::json!({
+        "candidates": [
+            {"index": 0, "delay_rms_error": 0.03, "max_error": 0.09, "max_output_error_first_second": 0.13},
+            {"index": 1, "delay_rms_error": 0.02, "max_error": 0.08, "max_output_error_first_second": 0.07}
+        ],
+        "chosen": 1
+    });
+    std::fs::write(&path, summary.to_string()).unwrap();
+    write_report(&dir.0, "memory").unwrap();
+
+    let html = std::fs::read_to_string(dir.0.join("report.html")).unwrap();
+    assert!(
+        html.contains("Choice among calibration runs"),
+        "{}",
+        tables(&html)
+    );
+    let kept = [n("1"), n("0.02000"), n("0.08000"), n("0.07000"), t("kept")];
+    assert!(html.contains(&kept.concat()), "{}", tables(&html));
+    let other = [n("0"), n("0.03000"), n("0.09000"), n("0.1300"), t("")];
+    assert!(html.contains(&other.concat()), "{}", tables(&html));
+}
+
+#[test]
 fn memory_report_from_synthetic_folder() {
     let dir = TempDir::new("memory");
     memory_folder(&dir.0);
