@@ -65,8 +65,8 @@ impl SpikingRuns {
 }
 
 /// Writes the mean PSTHs as CSV: one row per condition and 10 ms bin, one column per unit.
-/// The first column, named `column`, contains each condition's label (`labels[c]` for
-/// condition `c`), such as its cue value.
+/// Labels each row in a first column named `column` with its condition's label (`labels[c]`
+/// for condition `c`), such as its cue value.
 pub fn write_psth_csv(
     path: &Path,
     runs: &SpikingRuns,

@@ -678,9 +678,10 @@ mod tests {
 
     #[test]
     fn figure_drawn_with_size_ticks() {
-        // Rows at 25 to 400 neurons, three seeds each; the test checks that the page and
-        // the figure are written (the tick labels are checked by eye in the PNG).
+        // Rows at 25 to 400 neurons, three seeds each. The test checks that the page and
+        // the figure are written, because the tick labels can only be checked by eye.
         let sizes = [25, 50, 100, 200, 400];
+
         let mut rows = Vec::new();
         for (size_idx, &n_neurons) in sizes.iter().enumerate() {
             for seed_index in 0..3 {
@@ -709,9 +710,11 @@ mod tests {
             Better::Higher,
             |m| m.median_r,
         )];
+
         let dir = std::env::temp_dir().join(format!("sweep-figure-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         write_html(&dir, "memory", &measures, &rows, 2, 10.0).unwrap();
+
         let png = std::fs::metadata(dir.join("sweep.png")).unwrap();
         assert!(png.len() > 1000, "sweep.png has {} bytes", png.len());
         assert!(dir.join("sweep.html").exists());

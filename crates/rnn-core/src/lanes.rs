@@ -424,7 +424,7 @@ pub(crate) fn transpose_lanes<T: Real, const L: usize>(
 /// `a` contains rows of `a_width` lane arrays. `b_t` is `b` after [`transpose_lanes`], with
 /// rows of `stride` values, so that the columns `j` of `C` are contiguous. Each entry
 /// of `C` is one chain of multiply-adds over `t` ascending and, within a step, lane
-/// ascending, whatever the tiles; so the result does not depend on the vector width. Tiles
+/// ascending, whatever the tiles, so the result does not depend on the vector width. Tiles
 /// of `ROWS` rows by one 64-byte column block keep their sums in registers while the
 /// steps run.
 #[inline(always)]

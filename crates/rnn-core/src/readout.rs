@@ -612,8 +612,8 @@ enum WeightSums {
 
 /// Number of units from which [`WeightSums::Product`] is used. In the read-out benchmark
 /// (`f32`, one thread, fastest of 800 iterations on the benchmark machine), the product form
-/// took 5 % longer at 20 units, where its rows of 32 columns are 38 % padding, and the
-/// per-lane form 35 % longer at 100 units, where its sums are too large to pair chunks.
+/// took 5 % longer at 20 units, where its rows of 32 columns are 38 % padding. The per-lane
+/// form took 35 % longer at 100 units, where its sums are too large to pair chunks.
 // NOTE: sizes between 20 and 100 units were not measured; 48 is an estimate.
 const PRODUCT_MIN_UNITS: usize = 48;
 

@@ -1,8 +1,8 @@
 //! Helper threads that spin for a short time after each job before they park.
 //!
 //! Training calls the batch gradient many times a second, with a serial optimiser step in
-//! between. An idle rayon 1.13 worker sleeps after 33 rounds of `yield_now`, tens of
-//! microseconds on an idle machine, and on the 2-vCPU virtual machine of the benchmarks a
+//! between. An idle rayon 1.13 worker sleeps after 33 rounds of `yield_now`, which takes tens
+//! of microseconds on an idle machine. On the 2-vCPU virtual machine of the benchmarks a
 //! sleeping worker took up to about a millisecond to wake, so the caller waited for the last
 //! chunk. These helpers instead poll for the next job for up to [`SPIN_TIME`] and only then
 //! park. Which thread runs a task never changes its result.
@@ -36,9 +36,9 @@ const DONE: u32 = 3;
 /// Runs `task(0)`, ..., `task(n_tasks - 1)` on the calling thread and up to `threads - 1`
 /// helper threads, and returns the results in task order.
 ///
-/// Tasks are handed out one at a time, so a helper that starts late takes fewer of them,
-/// and the caller takes back the job of a helper that has not started when it runs out of
-/// tasks, so it waits only for helpers that are running a task. Helpers spin after a job
+/// Tasks are handed out one at a time, so a helper that starts late takes fewer of them.
+/// When the caller runs out of tasks, it takes back the job of any helper that has not
+/// started, so it waits only for helpers that are running a task. Helpers spin after a job
 /// only while `threads` does not exceed the number of CPUs, because spinning on a shared CPU
 /// delays the threads being waited for. If another thread is already using the helpers, the
 /// tasks run on the current rayon pool instead. A panic in a task is raised again in the
@@ -262,7 +262,7 @@ fn helper_loop(shared: &Shared) {
                 continue;
             }
             // Announce the park before the last check, so that a caller that posts after
-            // the check sees `parked` and unparks this thread.
+            // the check reads `parked` and unparks this thread.
             shared.parked.store(true, Ordering::SeqCst);
             if shared.state.load(Ordering::SeqCst) != POSTED {
                 std::thread::park();

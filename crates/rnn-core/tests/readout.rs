@@ -162,16 +162,20 @@ fn training_bit_identical_across_threads() {
     // 9 units use per-lane W gradient sums, 50 units the matrix-product form.
     let bits = |net: &ReadoutNet<f64>| net.w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for n in [9, 50] {
-        let one = train_on_threads::<f64>(n, 1);
+        let single_thread = train_on_threads::<f64>(n, 1);
         for threads in [2, 8] {
             let many = train_on_threads::<f64>(n, threads);
-            assert_eq!(bits(&one), bits(&many), "n {n}, {threads} threads");
-            assert_eq!(one, many, "n {n}, {threads} threads");
+            assert_eq!(
+                bits(&single_thread),
+                bits(&many),
+                "n {n}, {threads} threads"
+            );
+            assert_eq!(single_thread, many, "n {n}, {threads} threads");
         }
-        let one = train_on_threads::<f32>(n, 1);
+        let single_thread = train_on_threads::<f32>(n, 1);
         for threads in [2, 8] {
             let many = train_on_threads::<f32>(n, threads);
-            assert_eq!(one, many, "n {n}, {threads} threads");
+            assert_eq!(single_thread, many, "n {n}, {threads} threads");
         }
     }
 }

@@ -4,9 +4,9 @@
 //! A calibrated net keeps its values on a (near) line attractor, so a few thousandths of
 //! mismatch between a population's rate and the fitted curve move the held value.
 //! Calibration runs that differ only in their minibatches therefore differ in how far their
-//! spiking twins drift. Each candidate is converted and simulated on the validation cues; the one
-//! that meets the continuous thresholds there with the smallest spiking output error over the
-//! first second of the delay is kept.
+//! spiking twins drift. Each candidate is converted and simulated on the validation cues. The
+//! one that meets the continuous thresholds there with the smallest spiking output error over
+//! the first second of the delay is kept.
 
 use std::path::Path;
 

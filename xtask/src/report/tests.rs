@@ -184,10 +184,10 @@ fn memory_report_lists_calibration_runs() {
         "{}",
         tables(&html)
     );
-    let kept = [n("1"), n("0.02000"), n("0.08000"), n("0.07000"), t("kept")];
-    assert!(html.contains(&kept.concat()), "{}", tables(&html));
-    let other = [n("0"), n("0.03000"), n("0.09000"), n("0.1300"), t("")];
-    assert!(html.contains(&other.concat()), "{}", tables(&html));
+    let kept_row = [n("1"), n("0.02000"), n("0.08000"), n("0.07000"), t("kept")];
+    assert!(html.contains(&kept_row.concat()), "{}", tables(&html));
+    let other_row = [n("0"), n("0.03000"), n("0.09000"), n("0.1300"), t("")];
+    assert!(html.contains(&other_row.concat()), "{}", tables(&html));
 }
 
 #[test]
