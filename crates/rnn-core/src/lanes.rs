@@ -225,6 +225,48 @@ pub(crate) fn logistic_lanes<T: Real, const L: usize>(
     }
 }
 
+/// Writes the logistic of every element of `x` into `value`, the same values as
+/// [`logistic_lanes`] element by element.
+///
+/// The elements go through the stages of the exponential in blocks of 256 bytes (four
+/// 512-bit registers), so that the latency of one register's chain of operations is hidden
+/// by the others. One unit's lanes at a time fill only one or two registers.
+#[inline(always)]
+pub(crate) fn logistic_flat<T: Real>(x: &[T], value: &mut [T]) {
+    assert_eq!(
+        x.len(),
+        value.len(),
+        "x and value must have the same length"
+    );
+    match std::mem::size_of::<T>() {
+        4 => logistic_blocks::<T, 64>(x, value),
+        _ => logistic_blocks::<T, 32>(x, value),
+    }
+}
+
+/// Runs [`logistic_lanes`] over whole blocks of `B` elements, then element by element.
+#[inline(always)]
+fn logistic_blocks<T: Real, const B: usize>(x: &[T], value: &mut [T]) {
+    let mut e = [T::ZERO; B];
+    let mut x_blocks = x.chunks_exact(B);
+    let mut value_blocks = value.chunks_exact_mut(B);
+    for (x_block, value_block) in (&mut x_blocks).zip(&mut value_blocks) {
+        let x_block: &[T; B] = x_block.try_into().expect("block of B elements");
+        let value_block: &mut [T; B] = value_block.try_into().expect("block of B elements");
+        logistic_lanes(x_block, value_block, &mut e);
+    }
+    let mut e_single = [T::ZERO; 1];
+    for (x_item, value_item) in x_blocks
+        .remainder()
+        .iter()
+        .zip(value_blocks.into_remainder())
+    {
+        let mut out = [T::ZERO; 1];
+        logistic_lanes(&[*x_item], &mut out, &mut e_single);
+        *value_item = out[0];
+    }
+}
+
 /// Writes the logistic of every lane of `x` into `value` and its derivative
 /// `e / (1 + e)^2`, `e = exp(-|x|)`, into `slope`, with one division per lane.
 #[inline(always)]
@@ -1496,6 +1538,39 @@ mod tests {
             assert!(e[lane].is_finite(), "{}", x[lane]);
             assert!(e[lane] >= 0.0, "{}", x[lane]);
         }
+    }
+
+    /// Checks that `logistic_flat` gives each element the bits of a one-lane
+    /// `logistic_lanes` call and lies within `tolerance` of the f64 logistic, for lengths
+    /// below, at and above one block, with a remainder.
+    fn check_logistic_flat<T: Real>(block: usize, tolerance: f64) {
+        for len in [0, 1, block - 1, block, block + 5, 3 * block + 17] {
+            let x: Vec<T> = (0..len)
+                .map(|k| T::from_f64(((k * 37) % 101) as f64 * 0.8 - 40.0))
+                .collect();
+            let mut value = vec![T::ZERO; len];
+            logistic_flat(&x, &mut value);
+            for (k, (&xk, &vk)) in x.iter().zip(&value).enumerate() {
+                let (mut single, mut e) = ([T::ZERO], [T::ZERO]);
+                logistic_lanes(&[xk], &mut single, &mut e);
+                assert!(vk == single[0], "len {len}, element {k}: bits differ");
+                let exact = 1.0 / (1.0 + (-xk.to_f64()).exp());
+                assert!(
+                    (vk.to_f64() - exact).abs() <= tolerance * exact,
+                    "len {len}, x = {}: {} vs {exact}",
+                    xk.to_f64(),
+                    vk.to_f64()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn logistic_flat_matches_lane_logistic() {
+        // Tolerances: the exponential's relative error (1e-6 for f32, 1e-15 for f64, see
+        // the exp tests) plus a rounding of the division.
+        check_logistic_flat::<f32>(64, 2e-6);
+        check_logistic_flat::<f64>(32, 1e-14);
     }
 
     #[test]
