@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 use crate::engine::TrialGradient;
 use crate::lanes::{
-    gemv_lanes, has_avx2_fma, logistic_slope_lanes, outer_sum_lanes, resize, row_sum_lanes,
-    with_thread_buffers, OuterScratch,
+    gemv_lanes, has_avx2_fma, map_flat, outer_sum_lanes, resize, row_sum_lanes,
+    with_thread_buffers, LogisticSlope, OuterScratch,
 };
 use crate::{Activation, Perturbation, Real, Rnn, Trial};
 
@@ -97,6 +97,10 @@ struct ChunkBuffers {
     states: Vec<Lanes>,
     /// Scaled slopes `a_i phi'(x_i[t])`, replaced by the deltas `dL/dx_i[t]`.
     slopes: Vec<Lanes>,
+    /// Activations `phi(x_i[t])` and derivatives `phi'(x_i[t])` of one step, `n` lane
+    /// arrays each.
+    values: Vec<Lanes>,
+    derivatives: Vec<Lanes>,
     adjoint: Vec<Lanes>,
     /// Deltas of the rows that have a given delay, and the matching shifted states.
     selected_deltas: Vec<Lanes>,
@@ -285,17 +289,19 @@ impl<'a> BatchKernel<'a> {
             state_noise,
             states,
             slopes,
+            values,
+            derivatives,
             group_lanes,
             ..
         } = buffers;
         let perturbed = *perturbed;
         resize(states, (n_steps + 1) * n, [0.0; LANES]);
         resize(slopes, n_steps * n, [0.0; LANES]);
+        resize(values, n, [0.0; LANES]);
+        resize(derivatives, n, [0.0; LANES]);
         for (y, &y0) in states[..n].iter_mut().zip(&self.y0) {
             *y = [y0; LANES];
         }
-        let mut values = [0.0; LANES];
-        let mut extra = [0.0; LANES];
         for t in 0..n_steps {
             let (past, future) = states.split_at_mut((t + 1) * n);
             let x = &mut slopes[t * n..(t + 1) * n];
@@ -333,22 +339,26 @@ impl<'a> BatchKernel<'a> {
 
             // y_i[t + 1] = (1 - a_i) y_i[t] + a_i phi(x_i[t]); x_i[t] becomes a_i phi'(x_i[t]).
             let now = &past[t * n..];
-            for i in 0..n {
-                let x_i = &mut x[i];
-                match self.activation {
-                    Activation::Logistic => {
-                        logistic_slope_lanes(x_i, &mut values, &mut extra);
-                    }
-                    Activation::Tabulated(table) => {
+            match self.activation {
+                Activation::Logistic => map_flat::<f64, LogisticSlope>(
+                    x.as_flattened(),
+                    values.as_flattened_mut(),
+                    derivatives.as_flattened_mut(),
+                ),
+                Activation::Tabulated(table) => {
+                    let outputs = values.iter_mut().zip(derivatives.iter_mut());
+                    for (x_i, (value, derivative)) in x.iter().zip(outputs) {
                         for lane in 0..LANES {
-                            (values[lane], extra[lane]) = table.value_and_derivative(x_i[lane]);
+                            (value[lane], derivative[lane]) = table.value_and_derivative(x_i[lane]);
                         }
                     }
                 }
+            }
+            for i in 0..n {
                 let (rate, leak) = (self.rate[i], self.leak[i]);
                 for lane in 0..LANES {
-                    future[i][lane] = leak * now[i][lane] + rate * values[lane];
-                    x_i[lane] = rate * extra[lane];
+                    future[i][lane] = leak * now[i][lane] + rate * values[i][lane];
+                    x[i][lane] = rate * derivatives[i][lane];
                 }
             }
             if let Some(noise) = perturbed

@@ -225,46 +225,82 @@ pub(crate) fn logistic_lanes<T: Real, const L: usize>(
     }
 }
 
-/// Writes the logistic of every element of `x` into `value`, the same values as
-/// [`logistic_lanes`] element by element.
-///
-/// The elements go through the stages of the exponential in blocks of 256 bytes (four
-/// 512-bit registers), so that the latency of one register's chain of operations is hidden
-/// by the others. One unit's lanes at a time fill only one or two registers.
-#[inline(always)]
-pub(crate) fn logistic_flat<T: Real>(x: &[T], value: &mut [T]) {
-    assert_eq!(
-        x.len(),
-        value.len(),
-        "x and value must have the same length"
-    );
-    match std::mem::size_of::<T>() {
-        4 => logistic_blocks::<T, 64>(x, value),
-        _ => logistic_blocks::<T, 32>(x, value),
+/// An element-wise function of lane arrays with two outputs, applied to whole slices by
+/// [`map_flat`].
+pub(crate) trait LaneMap<T> {
+    fn apply<const B: usize>(x: &[T; B], first: &mut [T; B], second: &mut [T; B]);
+}
+
+/// [`logistic_lanes`]: the logistic, then `exp(-|x|)`.
+pub(crate) struct Logistic;
+
+impl<T: Real> LaneMap<T> for Logistic {
+    #[inline(always)]
+    fn apply<const B: usize>(x: &[T; B], value: &mut [T; B], e: &mut [T; B]) {
+        logistic_lanes(x, value, e);
     }
 }
 
-/// Runs [`logistic_lanes`] over whole blocks of `B` elements, then element by element.
+/// [`logistic_slope_lanes`]: the logistic, then its derivative.
+pub(crate) struct LogisticSlope;
+
+impl<T: Real> LaneMap<T> for LogisticSlope {
+    #[inline(always)]
+    fn apply<const B: usize>(x: &[T; B], value: &mut [T; B], slope: &mut [T; B]) {
+        logistic_slope_lanes(x, value, slope);
+    }
+}
+
+/// Applies `F` to every element of `x` and writes its two outputs into `first` and
+/// `second`. Each element gets the bits that `F` gives it in an array of any length.
+///
+/// The elements go through `F`'s stages in blocks of 256 bytes (four 512-bit registers),
+/// then 8, 4 and 1 at a time, so that the latency of one register's chain of operations
+/// is hidden by the others. One unit's lanes fill only one or two registers.
 #[inline(always)]
-fn logistic_blocks<T: Real, const B: usize>(x: &[T], value: &mut [T]) {
-    let mut e = [T::ZERO; B];
-    let mut x_blocks = x.chunks_exact(B);
-    let mut value_blocks = value.chunks_exact_mut(B);
-    for (x_block, value_block) in (&mut x_blocks).zip(&mut value_blocks) {
-        let x_block: &[T; B] = x_block.try_into().expect("block of B elements");
-        let value_block: &mut [T; B] = value_block.try_into().expect("block of B elements");
-        logistic_lanes(x_block, value_block, &mut e);
+pub(crate) fn map_flat<T: Real, F: LaneMap<T>>(x: &[T], first: &mut [T], second: &mut [T]) {
+    assert_eq!(
+        x.len(),
+        first.len(),
+        "x and first must have the same length"
+    );
+    assert_eq!(
+        x.len(),
+        second.len(),
+        "x and second must have the same length"
+    );
+    let done = match std::mem::size_of::<T>() {
+        4 => map_blocks::<T, F, 64>(x, first, second, 0),
+        _ => map_blocks::<T, F, 32>(x, first, second, 0),
+    };
+    let done = map_blocks::<T, F, 8>(x, first, second, done);
+    let done = map_blocks::<T, F, 4>(x, first, second, done);
+    map_blocks::<T, F, 1>(x, first, second, done);
+}
+
+/// Runs `F` over the whole blocks of `B` elements from element `start` and returns the
+/// first element left.
+#[inline(always)]
+fn map_blocks<T: Real, F: LaneMap<T>, const B: usize>(
+    x: &[T],
+    first: &mut [T],
+    second: &mut [T],
+    start: usize,
+) -> usize {
+    let whole = (x.len() - start) / B * B;
+    let end = start + whole;
+    let blocks = x[start..end]
+        .chunks_exact(B)
+        .zip(first[start..end].chunks_exact_mut(B))
+        .zip(second[start..end].chunks_exact_mut(B));
+    for ((x_block, first_block), second_block) in blocks {
+        F::apply::<B>(
+            x_block.try_into().expect("block of B elements"),
+            first_block.try_into().expect("block of B elements"),
+            second_block.try_into().expect("block of B elements"),
+        );
     }
-    let mut e_single = [T::ZERO; 1];
-    for (x_item, value_item) in x_blocks
-        .remainder()
-        .iter()
-        .zip(value_blocks.into_remainder())
-    {
-        let mut out = [T::ZERO; 1];
-        logistic_lanes(&[*x_item], &mut out, &mut e_single);
-        *value_item = out[0];
-    }
+    end
 }
 
 /// Writes the logistic of every lane of `x` into `value` and its derivative
@@ -1540,20 +1576,47 @@ mod tests {
         }
     }
 
-    /// Checks that `logistic_flat` gives each element the bits of a one-lane
-    /// `logistic_lanes` call and lies within `tolerance` of the f64 logistic, for lengths
-    /// below, at and above one block, with a remainder.
-    fn check_logistic_flat<T: Real>(block: usize, tolerance: f64) {
-        for len in [0, 1, block - 1, block, block + 5, 3 * block + 17] {
+    /// Checks that `map_flat` gives each element the bits of one-lane `logistic_lanes` and
+    /// `logistic_slope_lanes` calls, and a logistic within `tolerance` of the f64 one, for
+    /// lengths below, at and above one block, with remainders of 8 and of single elements.
+    fn check_map_flat<T: Real>(block: usize, tolerance: f64) {
+        for len in [
+            0,
+            1,
+            7,
+            8,
+            block - 1,
+            block,
+            block + 5,
+            3 * block + 17,
+            2 * block + 8,
+        ] {
             let x: Vec<T> = (0..len)
                 .map(|k| T::from_f64(((k * 37) % 101) as f64 * 0.8 - 40.0))
                 .collect();
-            let mut value = vec![T::ZERO; len];
-            logistic_flat(&x, &mut value);
-            for (k, (&xk, &vk)) in x.iter().zip(&value).enumerate() {
-                let (mut single, mut e) = ([T::ZERO], [T::ZERO]);
-                logistic_lanes(&[xk], &mut single, &mut e);
-                assert!(vk == single[0], "len {len}, element {k}: bits differ");
+            let (mut value, mut e) = (vec![T::ZERO; len], vec![T::ZERO; len]);
+            map_flat::<T, Logistic>(&x, &mut value, &mut e);
+            let (mut slope_value, mut slope) = (vec![T::ZERO; len], vec![T::ZERO; len]);
+            map_flat::<T, LogisticSlope>(&x, &mut slope_value, &mut slope);
+            for (k, &xk) in x.iter().enumerate() {
+                let (mut single, mut single_e) = ([T::ZERO], [T::ZERO]);
+                logistic_lanes(&[xk], &mut single, &mut single_e);
+                assert!(
+                    value[k] == single[0],
+                    "len {len}, element {k}: value bits differ"
+                );
+                assert!(e[k] == single_e[0], "len {len}, element {k}: e bits differ");
+                let mut single_slope = [T::ZERO];
+                logistic_slope_lanes(&[xk], &mut single, &mut single_slope);
+                assert!(
+                    slope_value[k] == single[0],
+                    "len {len}, element {k}: bits differ"
+                );
+                assert!(
+                    slope[k] == single_slope[0],
+                    "len {len}, element {k}: slope bits differ"
+                );
+                let vk = value[k];
                 let exact = 1.0 / (1.0 + (-xk.to_f64()).exp());
                 assert!(
                     (vk.to_f64() - exact).abs() <= tolerance * exact,
@@ -1566,11 +1629,11 @@ mod tests {
     }
 
     #[test]
-    fn logistic_flat_matches_lane_logistic() {
+    fn map_flat_matches_lane_logistic() {
         // Tolerances: the exponential's relative error (1e-6 for f32, 1e-15 for f64, see
         // the exp tests) plus a rounding of the division.
-        check_logistic_flat::<f32>(64, 2e-6);
-        check_logistic_flat::<f64>(32, 1e-14);
+        check_map_flat::<f32>(64, 2e-6);
+        check_map_flat::<f64>(32, 1e-14);
     }
 
     #[test]

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::format_shape;
 use crate::lanes::{
-    columns_per_block, gemv_lanes_wide, lane_product_accumulate_wide, logistic_flat,
+    columns_per_block, gemv_lanes_wide, lane_product_accumulate_wide, map_flat,
     outer_accumulate_lanes_wide, pack_row_blocks, reduce_lanes, resize, row_accumulate_lanes,
-    transpose_lanes_wide, with_thread_buffers, Kernel,
+    transpose_lanes_wide, with_thread_buffers, Kernel, Logistic,
 };
 use crate::{spin_pool, AdamConfig, Error, Real};
 
@@ -798,7 +798,12 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
             *xi = alpha.madd::<FUSED>(d, keep * *xi);
         }
         let r_next = &mut future[..n];
-        logistic_flat(x.as_flattened(), r_next.as_flattened_mut());
+        // The drive is spent, so it takes exp(-|x|).
+        map_flat::<T, Logistic>(
+            x.as_flattened(),
+            r_next.as_flattened_mut(),
+            drive.as_flattened_mut(),
+        );
 
         // y[t] = W_out r[t + 1] + b_out
         outputs.copy_from_slice(bias_out);
