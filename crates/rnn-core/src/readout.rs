@@ -375,6 +375,12 @@ struct FlatParams<T> {
     /// Row stride of the `W` gradient sums if they form a matrix product
     /// ([`WeightSums::Product`]): `n` rounded up to whole 64-byte blocks.
     product_stride: Option<usize>,
+    /// Whether the `U` and `b` gradients come from the same matrix product. The padding
+    /// columns of each transposed step then take its `m` inputs and a 1 after the `n`
+    /// rates, so the product's columns `n..n + m` are the `U` gradient and column `n + m`
+    /// is the `b` gradient. Only when there are inputs and the padding has room, because an extra
+    /// block of columns would cost more than the lane-wise sums it replaces.
+    product_inputs: bool,
 }
 
 impl<T: Real> FlatParams<T> {
@@ -386,6 +392,8 @@ impl<T: Real> FlatParams<T> {
         let u = flat(&net.u);
         let w_out = flat(&net.w_out);
         let w_out_t = flat(&net.w_out.t().to_owned());
+        let product_stride =
+            (sums == WeightSums::Product).then(|| n.next_multiple_of(columns_per_block::<T>()));
         let packed = PackedMatrices {
             w: pack_row_blocks(&w, n),
             w_t: pack_row_blocks(&w_t, n),
@@ -406,8 +414,8 @@ impl<T: Real> FlatParams<T> {
             w_out_t,
             b_out: net.b_out.to_vec(),
             packed,
-            product_stride: (sums == WeightSums::Product)
-                .then(|| net.n_units().next_multiple_of(columns_per_block::<T>())),
+            product_stride,
+            product_inputs: m > 0 && product_stride.is_some_and(|stride| stride > n + m),
         }
     }
 }
@@ -581,11 +589,21 @@ impl<T: Real, const L: usize> ChunkBuffers<T, L> {
                 {
                     row.copy_from_slice(&sum_row[..p.n]);
                 }
+                if p.product_inputs {
+                    let (n, m) = (p.n, p.m);
+                    let rows = result.u.chunks_exact_mut(m).zip(&mut result.b);
+                    for ((u_row, b), sum_row) in rows.zip(sums.chunks_exact(stride)) {
+                        u_row.copy_from_slice(&sum_row[n..n + m]);
+                        *b = sum_row[n + m];
+                    }
+                }
             }
             None => reduce_lanes(&self.sum_w, lanes.clone(), &mut result.w),
         }
-        reduce_lanes(&self.sum_u, lanes.clone(), &mut result.u);
-        reduce_lanes(&self.sum_b, lanes.clone(), &mut result.b);
+        if !p.product_inputs {
+            reduce_lanes(&self.sum_u, lanes.clone(), &mut result.u);
+            reduce_lanes(&self.sum_b, lanes.clone(), &mut result.b);
+        }
         reduce_lanes(&self.sum_w_out, lanes.clone(), &mut result.w_out);
         reduce_lanes(&self.sum_b_out, lanes, &mut result.b_out);
         result
@@ -901,6 +919,9 @@ fn backward<
                 Some(stride) => {
                     let block_rates_t = &mut rates_t[..(block_end - t) * L * stride];
                     transpose_lanes_wide::<T, L, WIDE>(past_rates, n, block_rates_t, stride);
+                    if p.product_inputs {
+                        write_input_columns(block_inputs, m, n, block_rates_t, stride);
+                    }
                     lane_product_accumulate_wide::<T, L, FUSED, WIDE, 4>(
                         block_deltas,
                         n,
@@ -919,14 +940,17 @@ fn backward<
                     first,
                 ),
             }
-            outer_accumulate_lanes_wide::<T, L, FUSED, WIDE, BLOCK>(
-                block_deltas,
-                n,
-                block_inputs,
-                m,
-                sum_u,
-                first,
-            );
+            if !p.product_inputs {
+                outer_accumulate_lanes_wide::<T, L, FUSED, WIDE, BLOCK>(
+                    block_deltas,
+                    n,
+                    block_inputs,
+                    m,
+                    sum_u,
+                    first,
+                );
+                row_accumulate_lanes(block_deltas, n, sum_b, first);
+            }
             outer_accumulate_lanes_wide::<T, L, FUSED, WIDE, BLOCK>(
                 block_errors,
                 o,
@@ -935,9 +959,33 @@ fn backward<
                 sum_w_out,
                 first,
             );
-            row_accumulate_lanes(block_deltas, n, sum_b, first);
             row_accumulate_lanes(block_errors, o, sum_b_out, first);
             block_end = t;
+        }
+    }
+}
+
+/// Writes each step's inputs and a 1 into columns `n..=n + m` of its transposed rows
+/// (`(steps, L, stride)`, from [`transpose_lanes_wide`]), for
+/// [`FlatParams::product_inputs`].
+#[inline(always)]
+fn write_input_columns<T: Real, const L: usize>(
+    inputs: &[[T; L]],
+    m: usize,
+    n: usize,
+    rows_t: &mut [T],
+    stride: usize,
+) {
+    for (step_inputs, step_rows) in inputs
+        .chunks_exact(m)
+        .zip(rows_t.chunks_exact_mut(L * stride))
+    {
+        for (lane, row) in step_rows.chunks_exact_mut(stride).enumerate() {
+            let extra = &mut row[n..=n + m];
+            for (value, input) in extra.iter_mut().zip(step_inputs) {
+                *value = input[lane];
+            }
+            extra[m] = T::ONE;
         }
     }
 }
@@ -1092,10 +1140,17 @@ mod tests {
 
     /// Builds a network of 13 units (one 8-row block, one 4-row block and a single row), 2
     /// inputs and 3 outputs, with random biases. The batch has 37 trials over 70 steps, so
-    /// it fills three chunks with padding and three blocks of `STEP_BLOCK` steps.
+    /// it fills three chunks with padding and three blocks of `STEP_BLOCK` steps. In the
+    /// matrix-product form the 3 padding columns of its rows (stride 16) take the inputs
+    /// and the 1 of the `U` and `b` gradients.
     fn case<T: Real>() -> (ReadoutNet<T>, Array3<T>, Array3<T>) {
+        case_with_units(13)
+    }
+
+    /// [`case`] with `n` units.
+    fn case_with_units<T: Real>(n: usize) -> (ReadoutNet<T>, Array3<T>, Array3<T>) {
         let mut rng = ChaCha8Rng::seed_from_u64(21);
-        let mut net = ReadoutNet::<f64>::new_using(13, 2, 3, 0.2, 1.5, &mut rng).unwrap();
+        let mut net = ReadoutNet::<f64>::new_using(n, 2, 3, 0.2, 1.5, &mut rng).unwrap();
         net.b.mapv_inplace(|_| rng.random_range(-0.5..0.5));
         net.b_out.mapv_inplace(|_| rng.random_range(-0.5..0.5));
         let inputs =
@@ -1222,18 +1277,28 @@ mod tests {
         // portable f64 kernel they differ by rounding only: 70 steps times 16 lanes of
         // terms give a bound near 1e3 * 1.1e-16 of the summed magnitudes, so a bound of
         // 1e-12 of the largest entry leaves room.
-        let (net, inputs, targets) = case::<f64>();
-        let run =
-            |sums| net.batch_gradient_with(inputs.view(), targets.view(), Kernel::Portable, sums);
-        let (loss_lane, per_lane) = run(WeightSums::PerLane);
-        let (loss_product, product) = run(WeightSums::Product);
-        assert_eq!(loss_lane.to_bits(), loss_product.to_bits());
-        let (difference, scale) = gradient_difference(&product, &per_lane);
-        assert!(difference <= 1e-12 * scale, "{difference:e}");
-        assert_eq!(product.u, per_lane.u);
-        assert_eq!(product.b, per_lane.b);
-        assert_eq!(product.w_out, per_lane.w_out);
-        assert_eq!(product.b_out, per_lane.b_out);
+        // With 13 units the product also sums the U and b gradients in the 3 padding
+        // columns of stride 16 (`FlatParams::product_inputs`). With 14 units there is no
+        // room for them, so both forms give those two the same bits.
+        for n in [13, 14] {
+            let (net, inputs, targets) = case_with_units::<f64>(n);
+            let run = |sums| {
+                net.batch_gradient_with(inputs.view(), targets.view(), Kernel::Portable, sums)
+            };
+            let (loss_lane, per_lane) = run(WeightSums::PerLane);
+            let (loss_product, product) = run(WeightSums::Product);
+            let params = FlatParams::new(&net, WeightSums::Product);
+            assert_eq!(params.product_inputs, n == 13, "n = {n}");
+            assert_eq!(loss_lane.to_bits(), loss_product.to_bits(), "n = {n}");
+            let (difference, scale) = gradient_difference(&product, &per_lane);
+            assert!(difference <= 1e-12 * scale, "n = {n}: {difference:e}");
+            if n == 14 {
+                assert_eq!(product.u, per_lane.u);
+                assert_eq!(product.b, per_lane.b);
+            }
+            assert_eq!(product.w_out, per_lane.w_out, "n = {n}");
+            assert_eq!(product.b_out, per_lane.b_out, "n = {n}");
+        }
     }
     fn paired_gives_single_bits<T: Real>() {
         if !Kernel::Avx512.is_supported() {
