@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -61,6 +61,17 @@ pub fn run(options: &TrainOptions, context: &BenchContext, machine: &Value) -> R
     let binary = context.build_example("rnn-core", "latch_bptt")?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut skips = Vec::new();
+    let floor = match measure_fma_peak(context) {
+        Ok(peak) => Some(Floor {
+            peak,
+            batch: options.batch,
+            steps: options.steps,
+        }),
+        Err(err) => {
+            skips.push(skipped("fma-peak", format!("{err:#}")));
+            None
+        }
+    };
     let selected: Vec<_> = TRAIN_PEERS
         .iter()
         .filter(|peer| options.peers.iter().any(|p| p == peer.0))
@@ -129,7 +140,7 @@ pub fn run(options: &TrainOptions, context: &BenchContext, machine: &Value) -> R
         }
     }
 
-    let summary = summarise(&runs, &options.n);
+    let summary = summarise(&runs, &options.n, floor.as_ref());
     println!("{}", summary.text);
     let results = json!({
         "bench": "train",
@@ -154,9 +165,70 @@ pub fn run(options: &TrainOptions, context: &BenchContext, machine: &Value) -> R
         "speedup_vs_torch_1thread_n100_2threads": summary.speedups.get("torch-1thread_n100_2threads"),
         "second_thread_gain_n20": summary.speedups.get("second_thread_gain_n20"),
         "second_thread_gain_n100": summary.speedups.get("second_thread_gain_n100"),
+        "arithmetic_floor": floor.as_ref().map(|floor| floor.describe(&options.n)),
+        "ours_over_floor_n20": summary.speedups.get("ours_over_floor_n20"),
+        "ours_over_floor_n100": summary.speedups.get("ours_over_floor_n100"),
     });
     context.finish("train", &results)?;
     Ok(results)
+}
+
+/// Peak rate of `f32` multiply-adds on one core, as measured by the `fma_peak` example.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FmaPeak {
+    /// Instruction set of the fastest run: `avx512f`, `avx2+fma` or `portable`.
+    pub kernel: String,
+    /// Multiply-adds per second (vector lanes counted one by one).
+    pub fma_per_s: f64,
+}
+
+/// The one-core arithmetic floor of an iteration: the three `n x n` products of BPTT
+/// (`W r` forward, `W^T delta` backward and the `W` gradient `delta r^T`) at the peak
+/// multiply-add rate. The other work of an iteration (inputs, read-out, activation, Adam)
+/// is left out, so no implementation can reach the floor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Floor {
+    pub peak: FmaPeak,
+    pub batch: usize,
+    pub steps: usize,
+}
+
+impl Floor {
+    /// Returns the floor of one iteration with `n` units, in milliseconds.
+    pub fn ms(&self, n: usize) -> f64 {
+        let multiply_adds = 3.0 * (n * n) as f64 * (self.batch * self.steps) as f64;
+        1e3 * multiply_adds / self.peak.fma_per_s
+    }
+
+    /// Returns the peak and the floor of each size, for the result JSON.
+    fn describe(&self, sizes: &[usize]) -> Value {
+        let mut floors = serde_json::Map::new();
+        for &n in sizes {
+            floors.insert(format!("floor_ms_n{n}"), json!(self.ms(n)));
+        }
+        json!({
+            "kernel": self.peak.kernel,
+            "f32_fma_per_s": self.peak.fma_per_s,
+            "multiply_adds_per_iteration": "3 n^2 batch steps",
+            "floors": floors,
+        })
+    }
+}
+
+/// Runs the single-threaded `fma_peak` example and returns the rate it prints.
+fn measure_fma_peak(context: &BenchContext) -> Result<FmaPeak> {
+    let binary = context.build_example("rnn-core", "fma_peak")?;
+    info!("measuring the peak multiply-add rate");
+    let run = run_child(Command::new(&binary), context.timeout)?;
+    let fma_per_s = number(&run.record, "f32_fma_per_s")
+        .filter(|rate| rate.is_finite() && *rate > 0.0)
+        .context("fma_peak printed no positive f32_fma_per_s")?;
+    let kernel = run.record["kernel"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    info!(kernel, fma_per_s, "peak multiply-add rate");
+    Ok(FmaPeak { kernel, fma_per_s })
 }
 
 fn our_args(options: &TrainOptions, n: usize, threads: usize, target: Option<f64>) -> Vec<String> {
@@ -237,7 +309,7 @@ fn entry(n: usize, mode: &str, tool: &str, run: super::child::ChildRun) -> Value
 /// Builds one table per size: median and minimum iteration time, the ratio to our
 /// single-threaded median, the final loss of the timed run against ours (within
 /// [`LOSS_TOLERANCE`]) and the time-to-target figures.
-pub fn summarise(runs: &[Value], sizes: &[usize]) -> Summary {
+pub fn summarise(runs: &[Value], sizes: &[usize], floor: Option<&Floor>) -> Summary {
     let mut text = String::new();
     let mut agreement = Vec::new();
     let mut speedups = serde_json::Map::new();
@@ -312,6 +384,19 @@ pub fn summarise(runs: &[Value], sizes: &[usize]) -> Summary {
             ],
             &rows,
         ));
+        if let Some(floor) = floor {
+            let floor_ms = floor.ms(n);
+            text.push_str(&format!(
+                "arithmetic floor on one core: {floor_ms:.3} ms (3 n^2 x batch x steps \
+                 multiply-adds at {:.1e}/s, {})",
+                floor.peak.fma_per_s, floor.peak.kernel
+            ));
+            if let Some(ratio) = speedup(ours_ms, Some(floor_ms)) {
+                speedups.insert(format!("ours_over_floor_n{n}"), json!(ratio));
+                text.push_str(&format!("; rnn-core on 1 thread: {ratio:.2}x the floor"));
+            }
+            text.push('\n');
+        }
     }
     let failed = agreement
         .iter()
@@ -362,13 +447,27 @@ mod tests {
             run_json(20, "timing", "numpy-bptt", 10.0, 0.2),
             run_json(20, "target", "torch-1thread", 30.0, 0.009),
         ];
-        let summary = summarise(&runs, &[20]);
+        let floor = Floor {
+            peak: FmaPeak {
+                kernel: "avx2+fma".into(),
+                fma_per_s: 4.8e9,
+            },
+            batch: 32,
+            steps: 200,
+        };
+        // 3 * 20^2 * 32 * 200 = 7.68e6 multiply-adds at 4.8e9 per second: 1.6 ms.
+        assert!((floor.ms(20) - 1.6).abs() < 1e-12, "{}", floor.ms(20));
+        let summary = summarise(&runs, &[20], Some(&floor));
         assert_eq!(summary.speedups["torch-1thread_n20"], json!(15.0));
         assert_eq!(summary.speedups["numpy-bptt_n20"], json!(5.0));
         assert!(!summary.speedups.contains_key("rnn-core-2thread_n20"));
         // Against our 2-thread median of 1 ms, and the second thread's gain 2 / 1.
         assert_eq!(summary.speedups["torch-1thread_n20_2threads"], json!(30.0));
         assert_eq!(summary.speedups["second_thread_gain_n20"], json!(2.0));
+        // Our 1-thread median of 2 ms over the 1.6 ms floor.
+        let over_floor = summary.speedups["ours_over_floor_n20"].as_f64().unwrap();
+        assert!((over_floor - 1.25).abs() < 1e-12, "{over_floor}");
+        assert!(summary.text.contains("1.25x the floor"), "{}", summary.text);
         // 0.1001 is 0.1 % from 0.1 and passes; 0.2 is 100 % off and is flagged.
         let flags: Vec<bool> = summary
             .agreement
