@@ -1,7 +1,7 @@
 //! The read-out network: gradient against central differences, agreement of f32 with f64,
 //! bit-identical training for 1, 2 and 8 threads, and divergence errors.
 
-use ndarray::{Array3, ArrayView3};
+use ndarray::{Array3, ArrayView3, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rnn_core::{AdamConfig, Error, ReadoutAdam, ReadoutGradient, ReadoutNet};
@@ -282,5 +282,42 @@ fn non_finite_batch_rejected() {
             .loss_and_gradient(inputs.view(), bad_targets.view())
             .unwrap_err();
         assert!(matches!(err, Error::NonFinite { ref name, .. } if name == "targets"));
+    }
+}
+
+#[test]
+fn strided_batch_gives_same_bits() {
+    // The same batch in Fortran order (no contiguous standard-layout slice) takes the
+    // element-by-element paths of the finiteness check and of the packing into lanes.
+    let net = network(4, 13);
+    let (inputs, targets) = random_batch(5, 30, 19);
+    let fortran = |a: &Array3<f64>| {
+        let mut copy = Array3::zeros(a.raw_dim().f());
+        copy.assign(a);
+        copy
+    };
+    let (inputs_f, targets_f) = (fortran(&inputs), fortran(&targets));
+    assert!(inputs_f.as_slice().is_none());
+    let (loss, gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let (loss_f, gradient_f) = net
+        .loss_and_gradient(inputs_f.view(), targets_f.view())
+        .unwrap();
+    assert_eq!(loss.to_bits(), loss_f.to_bits());
+    assert_eq!(gradient.w, gradient_f.w);
+    assert_eq!(gradient.u, gradient_f.u);
+    assert_eq!(gradient.b, gradient_f.b);
+    assert_eq!(gradient.w_out, gradient_f.w_out);
+    assert_eq!(gradient.b_out, gradient_f.b_out);
+
+    let mut bad = inputs_f.clone();
+    bad[[7, 11, 1]] = f64::INFINITY;
+    match net.loss_and_gradient(bad.view(), targets_f.view()) {
+        Err(Error::NonFinite { name, index, .. }) => {
+            assert_eq!(name, "inputs");
+            assert_eq!(index, "7, 11, 1");
+        }
+        other => panic!("expected a non-finite input error, got {other:?}"),
     }
 }
