@@ -524,19 +524,23 @@ mod tests {
 
     #[test]
     fn memory_config_without_perturbation_loads() {
-        // Files written before `calibration_perturbation` existed calibrate without it.
+        // Files written before `training_perturbation` and `calibration_perturbation`
+        // existed train and calibrate without perturbations.
         let mut value = serde_json::to_value(memory::MemoryConfig::full()).unwrap();
-        let removed = value
-            .as_object_mut()
-            .unwrap()
-            .remove("calibration_perturbation");
-        assert!(removed.is_some());
+        let object = value.as_object_mut().unwrap();
+        assert!(object.remove("training_perturbation").is_some());
+        assert!(object.remove("calibration_perturbation").is_some());
         let parsed: memory::MemoryConfig =
             config::parse(&value.to_string(), config::Format::Json).unwrap();
+        assert_eq!(
+            parsed.training_perturbation,
+            memory::PerturbationSettings::default()
+        );
         assert_eq!(
             parsed.calibration_perturbation,
             memory::PerturbationSettings::default()
         );
+        assert!(!parsed.training_perturbation.is_active());
         assert!(!parsed.calibration_perturbation.is_active());
     }
 
@@ -658,6 +662,8 @@ mod validation_tests {
             "training.target_loss": |c: &mut MemoryConfig, v| c.training.target_loss = v => [Some(NAN), Some(-1.0)];
             "calibration.iterations": |c: &mut MemoryConfig, v| c.calibration.iterations = v => [0];
             "calibration.learning_rate": |c: &mut MemoryConfig, v| c.calibration.learning_rate = v => [0.0];
+            "training_perturbation.drive_offset_sd": |c: &mut MemoryConfig, v| c.training_perturbation.drive_offset_sd = v => [-0.01, NAN, INF, 1e300];
+            "training_perturbation.state_noise_sd": |c: &mut MemoryConfig, v| c.training_perturbation.state_noise_sd = v => [-1e-3, NAN, INF, 1e300];
             "calibration_perturbation.drive_offset_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.drive_offset_sd = v => [-0.01, NAN, INF, 1e300];
             "calibration_perturbation.state_noise_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.state_noise_sd = v => [-1e-3, NAN, INF, 1e300];
             "calibration_selection.n_candidates": |c: &mut MemoryConfig, v| c.calibration_selection.n_candidates = v => [0, 1000];

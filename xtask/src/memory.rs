@@ -40,6 +40,10 @@ pub struct MemoryConfig {
     pub task: MemoryTaskParams,
     /// Training of the logistic net, with the delay curriculum.
     pub training: TrainingSettings,
+    /// Random perturbations of the logistic net's training trials (none when absent from a
+    /// file).
+    #[serde(default)]
+    pub training_perturbation: PerturbationSettings,
     /// Fine-tuning with the fitted spiking curve as activation.
     pub calibration: TrainingSettings,
     /// Random perturbations of the calibration trials (none when absent from a file).
@@ -167,6 +171,7 @@ impl MemoryConfig {
                 target_loss: None,
                 checkpoint_every: 1000,
             },
+            training_perturbation: PerturbationSettings::default(),
             calibration: TrainingSettings {
                 iterations: 5000,
                 batch_size: 16,
@@ -240,6 +245,8 @@ impl MemoryConfig {
     pub fn validate(&self) -> Result<()> {
         self.task.validate().context("invalid task settings")?;
         self.training.validate("training")?;
+        self.training_perturbation
+            .validate("training_perturbation")?;
         self.calibration.validate("calibration")?;
         self.calibration_perturbation
             .validate("calibration_perturbation")?;
@@ -429,6 +436,19 @@ fn train_memory_net(
         &description,
         &mut sample_batch,
     )
+}
+
+/// A trained logistic net and what the choice among training seeds reads from it.
+struct TrainingCandidate {
+    rnn: Rnn,
+    outcome: TrainingOutcome,
+    /// Continuous test runs with the logistic.
+    eval: ContinuousEval,
+    /// Continuous test runs with the fitted curve `Phi_a` in place of the logistic (the
+    /// attractor check).
+    swapped: ContinuousEval,
+    /// Continuous acceptance failures.
+    failures: Vec<String>,
 }
 
 /// Spiking validation of one conversion: the shared agreement numbers plus the output error
@@ -728,83 +748,9 @@ pub fn reproduce(
     let mut timings = serde_json::Map::new();
     let thresholds = &config.thresholds;
 
-    status::begin_stage(&out_dir, "memory", seed, "train")?;
-    // Stage 1: train the logistic net with a delay curriculum, trying seeds until one meets
-    // the continuous acceptance criteria (or keeping the one with the fewest failures).
-    let started = Instant::now();
-    let mut candidates = Vec::new();
-    for seed_idx in 0..config.n_training_seeds.max(1) {
-        let run_seed = stream_seed(seed, 100 + seed_idx as u64);
-        let mut rnn_config = RnnConfig::new(task.n_units(), task.n_inputs());
-        rnn_config.dt_ms = task.dt_ms;
-        rnn_config.tau_ms = vec![20.0; task.n_units()];
-        if config.match_synaptic_delays {
-            let delay_steps = (config.conversion.delay_ms / task.dt_ms).round() as usize;
-            let shape = (task.n_units(), task.n_units());
-            rnn_config.delay_steps = Some(ndarray::Array2::from_elem(shape, delay_steps));
-        }
-        let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(run_seed, 0));
-        let mut rnn = Rnn::new_using(rnn_config, &mut init_rng)?;
-        let outcome = train_memory_net(
-            &mut rnn,
-            task,
-            &config.training,
-            &PerturbationSettings::default(),
-            true,
-            stream_seed(run_seed, 1),
-            &format!("train-{seed_idx}"),
-            &out_dir.join(format!("rnn_logistic_{seed_idx}.bin")),
-        )?;
-        let eval = evaluate(&rnn, task)?;
-        let failures = continuous_failures(
-            "continuous",
-            &eval,
-            thresholds,
-            thresholds.require_unit_types,
-        );
-        info!(
-            seed_idx,
-            delay_rms_error = eval.metrics.delay_rms_error,
-            max_error = eval.metrics.max_error,
-            ?failures,
-            "continuous logistic net evaluated"
-        );
-        let accepted = failures.is_empty();
-        candidates.push((rnn, outcome, eval, failures));
-        if accepted {
-            break;
-        }
-    }
-    let score = |c: &(Rnn, TrainingOutcome, ContinuousEval, Vec<String>)| {
-        (
-            c.3.len(),
-            c.2.metrics.delay_rms_error + c.2.metrics.max_error,
-        )
-    };
-    let chosen = (0..candidates.len())
-        .min_by(|&a, &b| {
-            let (fa, ea) = score(&candidates[a]);
-            let (fb, eb) = score(&candidates[b]);
-            fa.cmp(&fb).then(ea.total_cmp(&eb))
-        })
-        .expect("at least one training seed");
-    let seeds_tried: Vec<serde_json::Value> = candidates
-        .iter()
-        .map(|(_, outcome, eval, failures)| {
-            json!({
-                "delay_rms_error": eval.metrics.delay_rms_error,
-                "max_error": eval.metrics.max_error,
-                "final_loss": outcome.final_loss,
-                "failures": failures,
-            })
-        })
-        .collect();
-    let (rnn, training, logistic_eval, _) = candidates.swap_remove(chosen);
-    artifact::save(&out_dir.join("rnn_logistic.bin"), "rnn", &rnn)?;
-    timings.insert("train_s".into(), json!(started.elapsed().as_secs_f64()));
-
     status::begin_stage(&out_dir, "memory", seed, "fit")?;
-    // Stage 2: method (a), fit the spiking curve to the logistic.
+    // Stage 1: method (a), fit the spiking curve to the logistic. It does not depend on the
+    // trained net, so it runs first and every training seed gets its attractor check.
     let started = Instant::now();
     let fit: FitResult = fit_logistic(
         &config.conversion.neuron,
@@ -832,13 +778,104 @@ pub fn reproduce(
     artifact::save(&out_dir.join("activation.bin"), "activation table", &table)?;
     timings.insert("fit_s".into(), json!(started.elapsed().as_secs_f64()));
 
-    status::begin_stage(&out_dir, "memory", seed, "attractor check")?;
-    // Stage 3: the attractor check, the logistic-trained net run with the fitted curve.
     let phi_a = Activation::Tabulated(table.activation.clone());
-    let swapped_eval = evaluate(&rnn.with_activation(phi_a.clone()), task)?;
+
+    status::begin_stage(&out_dir, "memory", seed, "train")?;
+    // Stage 2: train the logistic net with a delay curriculum, trying seeds until one meets
+    // the continuous acceptance criteria (or keeping the one with the fewest failures).
+    let started = Instant::now();
+    let mut candidates = Vec::new();
+    for seed_idx in 0..config.n_training_seeds.max(1) {
+        let run_seed = stream_seed(seed, 100 + seed_idx as u64);
+        let mut rnn_config = RnnConfig::new(task.n_units(), task.n_inputs());
+        rnn_config.dt_ms = task.dt_ms;
+        rnn_config.tau_ms = vec![20.0; task.n_units()];
+        if config.match_synaptic_delays {
+            let delay_steps = (config.conversion.delay_ms / task.dt_ms).round() as usize;
+            let shape = (task.n_units(), task.n_units());
+            rnn_config.delay_steps = Some(ndarray::Array2::from_elem(shape, delay_steps));
+        }
+        let mut init_rng = ChaCha8Rng::seed_from_u64(stream_seed(run_seed, 0));
+        let mut rnn = Rnn::new_using(rnn_config, &mut init_rng)?;
+        let outcome = train_memory_net(
+            &mut rnn,
+            task,
+            &config.training,
+            &config.training_perturbation,
+            true,
+            stream_seed(run_seed, 1),
+            &format!("train-{seed_idx}"),
+            &out_dir.join(format!("rnn_logistic_{seed_idx}.bin")),
+        )?;
+        let eval = evaluate(&rnn, task)?;
+        let swapped = evaluate(&rnn.with_activation(phi_a.clone()), task)?;
+        let failures = continuous_failures(
+            "continuous",
+            &eval,
+            thresholds,
+            thresholds.require_unit_types,
+        );
+        info!(
+            seed_idx,
+            delay_rms_error = eval.metrics.delay_rms_error,
+            max_error = eval.metrics.max_error,
+            delay_rms_error_fitted_curve = swapped.metrics.delay_rms_error,
+            ?failures,
+            "continuous logistic net evaluated"
+        );
+        let accepted = failures.is_empty();
+        candidates.push(TrainingCandidate {
+            rnn,
+            outcome,
+            eval,
+            swapped,
+            failures,
+        });
+        if accepted {
+            break;
+        }
+    }
+    let score = |c: &TrainingCandidate| {
+        (
+            c.failures.len(),
+            c.eval.metrics.delay_rms_error + c.eval.metrics.max_error,
+        )
+    };
+    let chosen = (0..candidates.len())
+        .min_by(|&a, &b| {
+            let (fa, ea) = score(&candidates[a]);
+            let (fb, eb) = score(&candidates[b]);
+            fa.cmp(&fb).then(ea.total_cmp(&eb))
+        })
+        .expect("at least one training seed");
+    let seeds_tried: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|c| {
+            let hidden = &c.eval.classes[..task.output_unit()];
+            json!({
+                "delay_rms_error": c.eval.metrics.delay_rms_error,
+                "max_error": c.eval.metrics.max_error,
+                "sustained_units": hidden.iter().filter(|u| u.sustained).count(),
+                "phasic_cue_units": hidden.iter().filter(|u| u.phasic_cue).count(),
+                "delay_rms_error_fitted_curve": c.swapped.metrics.delay_rms_error,
+                "held_values_fitted_curve": held_values(&c.swapped),
+                "final_loss": c.outcome.final_loss,
+                "failures": c.failures,
+            })
+        })
+        .collect();
+    let TrainingCandidate {
+        rnn,
+        outcome: training,
+        eval: logistic_eval,
+        swapped: swapped_eval,
+        ..
+    } = candidates.swap_remove(chosen);
+    artifact::save(&out_dir.join("rnn_logistic.bin"), "rnn", &rnn)?;
+    timings.insert("train_s".into(), json!(started.elapsed().as_secs_f64()));
 
     status::begin_stage(&out_dir, "memory", seed, "calibrate")?;
-    // Stage 4: calibration, fine-tuning with the fitted curve as activation.
+    // Stage 3: calibration, fine-tuning with the fitted curve as activation.
     let started = Instant::now();
     // Calibration fine-tunes on the test task: cue trials without distractors, whatever the
     // first training used to shape its hidden units.
@@ -905,7 +942,7 @@ pub fn reproduce(
     timings.insert("calibrate_s".into(), json!(started.elapsed().as_secs_f64()));
 
     status::begin_stage(&out_dir, "memory", seed, "spiking")?;
-    // Stage 5: convert both nets with the fitted (g, mu_0, f_max) and validate.
+    // Stage 4: convert both nets with the fitted (g, mu_0, f_max) and validate.
     let started = Instant::now();
     let plain = simulate_and_validate(
         &rnn,
