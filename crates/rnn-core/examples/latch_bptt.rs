@@ -47,7 +47,10 @@ const CUE_STEPS: usize = 10;
 const GATE_INTERVAL: (usize, usize) = (30, 70);
 
 #[derive(Parser, Debug)]
-#[command(about = "Time BPTT training of a CTRNN on a latch task")]
+#[command(
+    about = "Time BPTT training of a CTRNN on a latch task",
+    allow_negative_numbers = true
+)]
 struct Args {
     /// Number of units.
     #[arg(long)]
@@ -166,7 +169,12 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn dump(dir: &Path, args: &Args, net: &ReadoutNet<f64>, batches: &Batches) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|err| {
+        std::io::Error::new(
+            err.kind(),
+            format!("failed to create the dump folder {}: {err}", dir.display()),
+        )
+    })?;
     let arrays: [(&str, Vec<usize>, Vec<f64>); 7] = [
         (
             "W.npy",
@@ -305,11 +313,64 @@ fn run<T: Real>(
     Ok(result)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+/// Largest number of entries of one array of the workload (the batches, `W`), so that a
+/// mistyped size gives an error instead of an aborted allocation.
+const MAX_ENTRIES: usize = 1 << 30;
+/// Largest `--threads`.
+const MAX_THREADS: usize = 1024;
+
+/// Checks the sizes and limits of `args`, naming the first invalid option.
+fn check_args(args: &Args) -> Result<(), String> {
     if args.n == 0 || args.batch == 0 || args.steps == 0 || args.threads == 0 {
         return Err("--n, --batch, --steps and --threads must be >= 1".into());
     }
+    if args.iters == 0 || args.max_iters == 0 {
+        return Err("--iters and --max-iters must be >= 1".into());
+    }
+    if args.threads > MAX_THREADS {
+        return Err(format!(
+            "invalid --threads {}: use at most {MAX_THREADS}",
+            args.threads
+        ));
+    }
+    if let Some(target) = args.target_loss {
+        if !(target.is_finite() && target >= 0.0) {
+            return Err(format!(
+                "invalid --target-loss {target}: use a finite loss >= 0"
+            ));
+        }
+    }
+    let batch_entries = N_BATCHES
+        .checked_mul(args.steps)
+        .and_then(|e| e.checked_mul(args.batch))
+        .and_then(|e| e.checked_mul(2));
+    let weight_entries = args.n.checked_mul(args.n);
+    if batch_entries.is_none_or(|e| e > MAX_ENTRIES) {
+        return Err(format!(
+            "--steps {} x --batch {} is too large: the batches would exceed {MAX_ENTRIES} \
+             entries",
+            args.steps, args.batch
+        ));
+    }
+    if weight_entries.is_none_or(|e| e > MAX_ENTRIES) {
+        return Err(format!(
+            "--n {} is too large: W would exceed {MAX_ENTRIES} entries",
+            args.n
+        ));
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(err) = run_main() {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run_main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    check_args(&args)?;
     let mut init_rng = ChaCha8Rng::seed_from_u64(args.seed);
     init_rng.set_stream(0);
     let net = ReadoutNet::<f64>::new_using(args.n, 2, 1, ALPHA, WEIGHT_SCALE, &mut init_rng)?;

@@ -179,9 +179,15 @@ impl<T: Real> ReadoutNet<T> {
         ];
         for (name, found, expected, meaning) in shapes {
             if found != expected {
+                // The sizes come from b, the columns of u and b_out, which may be the
+                // arrays in error, so the message names their sources.
                 return Err(Error::shape(
                     name,
-                    format!("{} = {meaning}", format_shape(&expected)),
+                    format!(
+                        "{} = {meaning}, with n_units = len(b) = {n}, n_inputs = columns \
+                         of u = {m} and n_outputs = len(b_out) = {o}",
+                        format_shape(&expected)
+                    ),
                     found,
                 ));
             }
@@ -1013,6 +1019,15 @@ fn write_input_columns<T: Real, const L: usize>(
     }
 }
 
+/// Returns the entries of `array` in logical (row-major) order, borrowed when its memory
+/// already has that order.
+fn standard_slice<T: Copy>(array: ndarray::ArrayViewD<'_, T>) -> std::borrow::Cow<'_, [T]> {
+    match array.to_slice() {
+        Some(slice) => std::borrow::Cow::Borrowed(slice),
+        None => std::borrow::Cow::Owned(array.iter().copied().collect()),
+    }
+}
+
 /// Adam for a [`ReadoutNet`], with global gradient-norm clipping; the update follows
 /// [`crate::Adam`] and is computed in `f64`, then rounded to `T`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -1057,30 +1072,62 @@ impl ReadoutAdam {
     ///
     /// # Errors
     /// [`Error::Diverged`], with `iteration` = the step count, naming the first parameter
-    /// whose gradient or updated value is non-finite; [`Error::ShapeMismatch`] if the
-    /// gradient does not fit.
+    /// whose gradient or updated value is non-finite. [`Error::ShapeMismatch`] if `net`
+    /// does not have the size of the network the optimiser was created for, or if the
+    /// gradient does not have the shapes of `net`. Any error of [`ReadoutNet::validate`].
     pub fn step<T: Real>(
         &mut self,
         net: &mut ReadoutNet<T>,
         gradient: &ReadoutGradient<T>,
     ) -> Result<(), Error> {
         let names = ["w", "u", "b", "w_out", "b_out"];
-        let grads: [&[T]; 5] = [
-            gradient.w.as_slice().unwrap_or(&[]),
-            gradient.u.as_slice().unwrap_or(&[]),
-            gradient.b.as_slice().unwrap_or(&[]),
-            gradient.w_out.as_slice().unwrap_or(&[]),
-            gradient.b_out.as_slice().unwrap_or(&[]),
+        net.validate()?;
+        let net_shapes = [
+            net.w.shape(),
+            net.u.shape(),
+            net.b.shape(),
+            net.w_out.shape(),
+            net.b_out.shape(),
         ];
-        for ((name, g), m) in names.iter().zip(&grads).zip(&self.m) {
-            if g.len() != m.len() {
+        let gradient_shapes = [
+            gradient.w.shape(),
+            gradient.u.shape(),
+            gradient.b.shape(),
+            gradient.w_out.shape(),
+            gradient.b_out.shape(),
+        ];
+        for (((name, net_shape), gradient_shape), m) in names
+            .iter()
+            .zip(net_shapes)
+            .zip(gradient_shapes)
+            .zip(&self.m)
+        {
+            if net_shape.iter().product::<usize>() != m.len() {
+                return Err(Error::shape(
+                    format!("net.{name}"),
+                    format!(
+                        "{} entries, the size of the network this optimiser was created for",
+                        m.len()
+                    ),
+                    net_shape,
+                ));
+            }
+            if gradient_shape != net_shape {
                 return Err(Error::shape(
                     format!("gradient.{name}"),
-                    format!("{} entries in standard layout", m.len()),
-                    &[g.len()],
+                    format!("{}, the shape of net.{name}", format_shape(net_shape)),
+                    gradient_shape,
                 ));
             }
         }
+        // Arrays of any memory layout, read in logical (row-major) order.
+        let grads: [std::borrow::Cow<[T]>; 5] = [
+            standard_slice(gradient.w.view().into_dyn()),
+            standard_slice(gradient.u.view().into_dyn()),
+            standard_slice(gradient.b.view().into_dyn()),
+            standard_slice(gradient.w_out.view().into_dyn()),
+            standard_slice(gradient.b_out.view().into_dyn()),
+        ];
         let diverged = |parameter: &str| Error::Diverged {
             iteration: self.step_count,
             parameter: parameter.into(),
@@ -1117,6 +1164,11 @@ impl ReadoutAdam {
         let step_size = c.learning_rate / (1.0 - c.beta1.powi(k));
         let second_correction = 1.0 / (1.0 - c.beta2.powi(k));
         let mut updated = net.clone();
+        for matrix in [&mut updated.w, &mut updated.u, &mut updated.w_out] {
+            if !matrix.is_standard_layout() {
+                *matrix = matrix.as_standard_layout().into_owned();
+            }
+        }
         let mut m = self.m.clone();
         let mut v = self.v.clone();
         let params: [&mut [T]; 5] = [

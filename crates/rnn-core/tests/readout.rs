@@ -321,3 +321,114 @@ fn strided_batch_gives_same_bits() {
         other => panic!("expected a non-finite input error, got {other:?}"),
     }
 }
+
+#[test]
+fn zero_inputs_match_zero_input_column() {
+    // A net without inputs computes what a net with one input of weight 0, fed zeros,
+    // computes: x + 0 * 0 = x exactly, so every bit but those of u's gradient agrees. At 50
+    // units the one-input net sums b's gradient inside the W product and the other per
+    // lane, so b agrees to rounding (1e-12 of its largest entry) there.
+    for n in [13, 50] {
+        let with_input = network(6, n);
+        let without = ReadoutNet {
+            u: ndarray::Array2::zeros((n, 0)),
+            ..with_input.clone()
+        };
+        let (_, targets) = random_batch(7, 20, 9);
+        let zeros = Array3::zeros((20, 9, 1));
+        let none = Array3::zeros((20, 9, 0));
+        let with_input = ReadoutNet {
+            u: ndarray::Array2::zeros((n, 1)),
+            ..with_input
+        };
+        let (loss_1, gradient_1) = with_input
+            .loss_and_gradient(zeros.view(), targets.view())
+            .unwrap();
+        let (loss_0, gradient_0) = without
+            .loss_and_gradient(none.view(), targets.view())
+            .unwrap();
+        assert_eq!(loss_0.to_bits(), loss_1.to_bits(), "n = {n}");
+        assert_eq!(gradient_0.u.dim(), (n, 0), "n = {n}");
+        assert_eq!(gradient_0.w, gradient_1.w, "n = {n}");
+        if n == 13 {
+            assert_eq!(gradient_0.b, gradient_1.b);
+        } else {
+            let scale = gradient_1.b.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            for (b_0, b_1) in gradient_0.b.iter().zip(&gradient_1.b) {
+                assert!((b_0 - b_1).abs() <= 1e-12 * scale, "{b_0} vs {b_1}");
+            }
+        }
+        assert_eq!(gradient_0.w_out, gradient_1.w_out, "n = {n}");
+        assert_eq!(gradient_0.b_out, gradient_1.b_out, "n = {n}");
+    }
+}
+
+#[test]
+fn adam_rejects_net_of_other_size() {
+    let net = network(8, 20);
+    let (inputs, targets) = random_batch(9, 10, 4);
+    let (_, gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
+
+    // A 19-unit net with the 20-unit optimiser and gradient.
+    let mut smaller = network(8, 19);
+    let before = smaller.clone();
+    match adam.step(&mut smaller, &gradient) {
+        Err(Error::ShapeMismatch { name, .. }) => assert_eq!(name, "net.w"),
+        other => panic!("expected a shape mismatch, got {other:?}"),
+    }
+    assert_eq!(smaller, before);
+    assert_eq!(adam.step_count(), 0);
+
+    // The same number of entries in another shape.
+    let mut reshaped = net.clone();
+    reshaped.w = ndarray::Array2::zeros((4, 100));
+    match adam.step(&mut reshaped, &gradient) {
+        Err(Error::ShapeMismatch { name, .. }) => assert_eq!(name, "w"),
+        other => panic!("expected a shape mismatch, got {other:?}"),
+    }
+
+    // A gradient of another shape.
+    let mut wrong_gradient = gradient.clone();
+    wrong_gradient.w = ndarray::Array2::zeros((20, 21));
+    let mut same = net.clone();
+    match adam.step(&mut same, &wrong_gradient) {
+        Err(Error::ShapeMismatch { name, .. }) => assert_eq!(name, "gradient.w"),
+        other => panic!("expected a shape mismatch, got {other:?}"),
+    }
+    assert_eq!(same, net);
+}
+
+#[test]
+fn adam_steps_column_major_net() {
+    // The same values in column-major memory give the same step, bit for bit.
+    let net = network(10, 12);
+    let (inputs, targets) = random_batch(11, 10, 4);
+    let (_, gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let column_major = |a: &ndarray::Array2<f64>| {
+        let mut copy = ndarray::Array2::zeros(a.raw_dim().f());
+        copy.assign(a);
+        copy
+    };
+    let mut fortran = net.clone();
+    fortran.w = column_major(&net.w);
+    fortran.u = column_major(&net.u);
+    fortran.w_out = column_major(&net.w_out);
+    assert!(fortran.w.as_slice().is_none());
+    let mut fortran_gradient = gradient.clone();
+    fortran_gradient.w = column_major(&gradient.w);
+
+    let mut standard = net.clone();
+    let mut adam = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
+    adam.step(&mut standard, &gradient).unwrap();
+    let mut adam_fortran = ReadoutAdam::new(AdamConfig::default(), &net).unwrap();
+    adam_fortran.step(&mut fortran, &fortran_gradient).unwrap();
+    assert_eq!(standard.w, fortran.w);
+    assert_eq!(standard.u, fortran.u);
+    assert_eq!(standard.w_out, fortran.w_out);
+    assert_eq!(adam, adam_fortran);
+}
