@@ -159,13 +159,21 @@ fn npy_bytes(shape: &[usize], data: impl Iterator<Item = f64>) -> Vec<u8> {
     bytes
 }
 
-/// Writes `bytes` to a temporary name in `dir`, then renames it to `name`.
+/// Writes `bytes` to a temporary name in `dir`, then renames it to `name`. On failure the
+/// temporary file is removed and the error names the file.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, dir.join(name))
+    let target = dir.join(name);
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, &target));
+    written.map_err(|err| {
+        let _ = std::fs::remove_file(&temporary);
+        std::io::Error::new(
+            err.kind(),
+            format!("failed to write {}: {err}", target.display()),
+        )
+    })
 }
 
 fn dump(dir: &Path, args: &Args, net: &ReadoutNet<f64>, batches: &Batches) -> std::io::Result<()> {
@@ -313,19 +321,25 @@ fn run<T: Real>(
     Ok(result)
 }
 
-/// Largest number of entries of one array of the workload (the batches, `W`), so that a
-/// mistyped size gives an error instead of an aborted allocation.
-const MAX_ENTRIES: usize = 1 << 30;
+/// Largest number of entries of one array of the workload (the batches, `W`, the rates of
+/// a batch over all steps), so that a mistyped size gives an error instead of an aborted
+/// allocation. Sizes below it can still exhaust the memory of a small machine.
+const MAX_ENTRIES: usize = 1 << 27;
 /// Largest `--threads`.
 const MAX_THREADS: usize = 1024;
 
 /// Checks the sizes and limits of `args`, naming the first invalid option.
 fn check_args(args: &Args) -> Result<(), String> {
-    if args.n == 0 || args.batch == 0 || args.steps == 0 || args.threads == 0 {
-        return Err("--n, --batch, --steps and --threads must be >= 1".into());
-    }
-    if args.iters == 0 || args.max_iters == 0 {
-        return Err("--iters and --max-iters must be >= 1".into());
+    let counts = [
+        ("--n", args.n),
+        ("--batch", args.batch),
+        ("--steps", args.steps),
+        ("--threads", args.threads),
+        ("--iters", args.iters),
+        ("--max-iters", args.max_iters),
+    ];
+    if let Some((name, _)) = counts.iter().find(|(_, value)| *value == 0) {
+        return Err(format!("invalid {name} 0: use a value >= 1"));
     }
     if args.threads > MAX_THREADS {
         return Err(format!(
@@ -356,6 +370,17 @@ fn check_args(args: &Args) -> Result<(), String> {
         return Err(format!(
             "--n {} is too large: W would exceed {MAX_ENTRIES} entries",
             args.n
+        ));
+    }
+    let rate_entries = args
+        .n
+        .checked_mul(args.steps + 1)
+        .and_then(|e| e.checked_mul(args.batch));
+    if rate_entries.is_none_or(|e| e > MAX_ENTRIES) {
+        return Err(format!(
+            "--n {} x --steps {} x --batch {} is too large: the rates of a batch would \
+             exceed {MAX_ENTRIES} entries",
+            args.n, args.steps, args.batch
         ));
     }
     Ok(())

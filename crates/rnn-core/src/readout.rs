@@ -172,6 +172,12 @@ impl<T: Real> ReadoutNet<T> {
             ));
         }
         let (n, m, o) = (self.n_units(), self.n_inputs(), self.n_outputs());
+        if n == 0 {
+            return Err(Error::invalid("n_units", 0, "must be >= 1 (len(b))"));
+        }
+        if o == 0 {
+            return Err(Error::invalid("n_outputs", 0, "must be >= 1 (len(b_out))"));
+        }
         let shapes: [(&str, &[usize], [usize; 2], &str); 3] = [
             ("w", self.w.shape(), [n, n], "(n_units, n_units)"),
             ("u", self.u.shape(), [n, m], "(n_units, n_inputs)"),
@@ -1167,6 +1173,11 @@ impl ReadoutAdam {
         for matrix in [&mut updated.w, &mut updated.u, &mut updated.w_out] {
             if !matrix.is_standard_layout() {
                 *matrix = matrix.as_standard_layout().into_owned();
+            }
+        }
+        for vector in [&mut updated.b, &mut updated.b_out] {
+            if !vector.is_standard_layout() {
+                *vector = vector.as_standard_layout().into_owned();
             }
         }
         let mut m = self.m.clone();

@@ -419,6 +419,14 @@ fn adam_steps_column_major_net() {
     fortran.u = column_major(&net.u);
     fortran.w_out = column_major(&net.w_out);
     assert!(fortran.w.as_slice().is_none());
+    // Vectors with a stride of 2, the same values in the same logical order.
+    let strided = |a: &ndarray::Array1<f64>| {
+        ndarray::Array1::from_iter(a.iter().flat_map(|&v| [v, 0.0])).slice_move(ndarray::s![..;2])
+    };
+    fortran.b = strided(&net.b);
+    fortran.b_out = strided(&net.b_out);
+    assert_eq!(fortran.b, net.b);
+    assert!(!fortran.b.is_standard_layout());
     let mut fortran_gradient = gradient.clone();
     fortran_gradient.w = column_major(&gradient.w);
 
@@ -430,5 +438,20 @@ fn adam_steps_column_major_net() {
     assert_eq!(standard.w, fortran.w);
     assert_eq!(standard.u, fortran.u);
     assert_eq!(standard.w_out, fortran.w_out);
+    assert_eq!(standard.b, fortran.b);
+    assert_eq!(standard.b_out, fortran.b_out);
     assert_eq!(adam, adam_fortran);
+}
+
+#[test]
+fn validate_rejects_net_without_units() {
+    let mut net = network(12, 5);
+    net.b = ndarray::Array1::zeros(0);
+    net.w = ndarray::Array2::zeros((0, 0));
+    net.u = ndarray::Array2::zeros((0, 2));
+    net.w_out = ndarray::Array2::zeros((2, 0));
+    match net.validate() {
+        Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "n_units"),
+        other => panic!("expected an invalid n_units, got {other:?}"),
+    }
 }
