@@ -188,7 +188,9 @@ pub struct FmaPeak {
 /// is left out, so no implementation can reach the floor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Floor {
+    /// Measured multiply-add rate of one core.
     pub peak: FmaPeak,
+    /// Trials per batch and time steps per trial of the workload.
     pub batch: usize,
     pub steps: usize,
 }
@@ -222,7 +224,9 @@ fn measure_fma_peak(context: &BenchContext) -> Result<FmaPeak> {
     let run = run_child(Command::new(&binary), context.timeout)?;
     let fma_per_s = number(&run.record, "f32_fma_per_s")
         .filter(|rate| rate.is_finite() && *rate > 0.0)
-        .context("fma_peak printed no positive f32_fma_per_s")?;
+        .context(
+            "fma_peak output has no positive f32_fma_per_s; run the example alone to see why",
+        )?;
     let kernel = run.record["kernel"]
         .as_str()
         .unwrap_or("unknown")
