@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use crate::aligned::AlignedVec;
 use crate::engine::TrialGradient;
 use crate::lanes::{
     gemv_lanes, has_avx2_fma, map_flat, outer_sum_lanes, resize, row_sum_lanes,
@@ -87,27 +88,27 @@ fn row_groups(n: usize, w: &[f64], delays: &[usize]) -> Option<Vec<RowGroup>> {
 /// Per-thread buffers of one chunk.
 #[derive(Default)]
 struct ChunkBuffers {
-    inputs: Vec<Lanes>,
+    inputs: AlignedVec<Lanes>,
     /// Whether the chunk carries perturbations. The two buffers below are valid only then.
     perturbed: bool,
     /// Drive offset of each unit, `n` lane arrays.
-    drive_offsets: Vec<Lanes>,
+    drive_offsets: AlignedVec<Lanes>,
     /// State noise of every step, `n_steps * n` lane arrays, zero in padded steps.
-    state_noise: Vec<Lanes>,
-    states: Vec<Lanes>,
+    state_noise: AlignedVec<Lanes>,
+    states: AlignedVec<Lanes>,
     /// Scaled slopes `a_i phi'(x_i[t])`, replaced by the deltas `dL/dx_i[t]`.
-    slopes: Vec<Lanes>,
+    slopes: AlignedVec<Lanes>,
     /// Activations `phi(x_i[t])` and derivatives `phi'(x_i[t])` of one step, `n` lane
     /// arrays each.
-    values: Vec<Lanes>,
-    derivatives: Vec<Lanes>,
-    adjoint: Vec<Lanes>,
+    values: AlignedVec<Lanes>,
+    derivatives: AlignedVec<Lanes>,
+    adjoint: AlignedVec<Lanes>,
     /// Deltas of the rows that have a given delay, and the matching shifted states.
-    selected_deltas: Vec<Lanes>,
-    shifted_states: Vec<Lanes>,
-    products: Vec<f64>,
+    selected_deltas: AlignedVec<Lanes>,
+    shifted_states: AlignedVec<Lanes>,
+    products: AlignedVec<f64>,
     /// Pre-activations or deltas of one row group.
-    group_lanes: Vec<Lanes>,
+    group_lanes: AlignedVec<Lanes>,
     outer: OuterScratch<f64, LANES>,
 }
 

@@ -54,6 +54,7 @@
 
 mod activation;
 mod adam;
+mod aligned;
 mod batch;
 mod config;
 mod engine;

@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::aligned::AlignedVec;
 use crate::error::format_shape;
 use crate::lanes::{
     columns_per_block, gemv_lanes_wide, lane_product_accumulate_wide, map_flat,
@@ -452,9 +453,9 @@ struct PackedMatrices<T> {
 struct ChunkData<T, const L: usize> {
     n_steps: usize,
     /// `(n_steps, n_inputs)` lane arrays.
-    inputs: Vec<[T; L]>,
+    inputs: AlignedVec<[T; L]>,
     /// `(n_steps, n_outputs)` lane arrays.
-    targets: Vec<[T; L]>,
+    targets: AlignedVec<[T; L]>,
     /// 1 for a real trial, 0 for padding.
     valid: [T; L],
 }
@@ -468,17 +469,24 @@ impl<T: Real, const L: usize> ChunkData<T, L> {
         let (n_steps, batch, m) = inputs.dim();
         let o = targets.dim().2;
         let pack = |array: &ArrayView3<T>, width: usize| {
-            let mut out = vec![[T::ZERO; L]; n_steps * width];
-            let steps = out.chunks_exact_mut(width.max(1)).take(n_steps);
+            let mut out = AlignedVec::new();
+            out.resize(n_steps * width, [T::ZERO; L]);
+            if width == 0 {
+                return out;
+            }
+            let steps = out.chunks_exact_mut(width);
             match array.as_slice() {
-                // Standard layout: each step's rows of the chunk's trials, by index.
+                // Standard layout: the chunk's trials are consecutive rows, so each step's
+                // block is one slice of `lanes.len()` rows to transpose into lane arrays.
                 Some(flat) => {
                     for (step, packed) in steps.enumerate() {
-                        for (lane, trial) in lanes.clone().enumerate() {
-                            let row = &flat[(step * batch + trial) * width..][..width];
-                            for (slot, &value) in packed.iter_mut().zip(row) {
-                                slot[lane] = value;
-                            }
+                        let first = (step * batch + lanes.start) * width;
+                        let block = &flat[first..first + lanes.len() * width];
+                        // The usual widths as constants, so that the loops unroll.
+                        match width {
+                            1 => transpose_rows::<T, L, 1>(block, 1, packed),
+                            2 => transpose_rows::<T, L, 2>(block, 2, packed),
+                            _ => transpose_rows::<T, L, 0>(block, width, packed),
                         }
                     }
                 }
@@ -503,6 +511,22 @@ impl<T: Real, const L: usize> ChunkData<T, L> {
             inputs: pack(&inputs, m),
             targets: pack(&targets, o),
             valid,
+        }
+    }
+}
+
+/// Writes row `lane` of `block` (rows of `width` values, `WIDTH` if it is not 0) into lane
+/// `lane` of the `width` lane arrays of `packed`.
+#[inline(always)]
+fn transpose_rows<T: Copy, const L: usize, const WIDTH: usize>(
+    block: &[T],
+    width: usize,
+    packed: &mut [[T; L]],
+) {
+    let width = if WIDTH == 0 { width } else { WIDTH };
+    for (lane, row) in block.chunks_exact(width).enumerate() {
+        for (slot, &value) in packed.iter_mut().zip(row) {
+            slot[lane] = value;
         }
     }
 }
@@ -548,36 +572,36 @@ impl<T: Real> ChunkResult<T> {
 /// Per-thread buffers of one chunk.
 struct ChunkBuffers<T, const L: usize> {
     /// `(n_steps + 1, n)`: `r[0..=n_steps]`.
-    rates: Vec<[T; L]>,
+    rates: AlignedVec<[T; L]>,
     /// `(n_steps, o)`: scaled read-out errors.
-    errors: Vec<[T; L]>,
+    errors: AlignedVec<[T; L]>,
     /// `(n_steps, n)`: gradients of the drive of each step.
-    deltas: Vec<[T; L]>,
+    deltas: AlignedVec<[T; L]>,
     /// `(n)` each: state, drive, and the two adjoints of the backward pass.
-    x: Vec<[T; L]>,
-    drive: Vec<[T; L]>,
-    adjoint: Vec<[T; L]>,
-    rate_adjoint: Vec<[T; L]>,
+    x: AlignedVec<[T; L]>,
+    drive: AlignedVec<[T; L]>,
+    adjoint: AlignedVec<[T; L]>,
+    rate_adjoint: AlignedVec<[T; L]>,
     /// `(o)`: read-outs of one step.
-    outputs: Vec<[T; L]>,
+    outputs: AlignedVec<[T; L]>,
     /// `(n)` and `(o)`: the biases `b` and `b_out` in every lane, copied as a whole into
     /// the drive and the read-outs at each step. A loop that wrote `[b; L]` unit by unit
     /// was compiled into scatter stores, which took about a tenth of the time of a 20-unit
     /// chunk on an AMD EPYC (Zen 4) CPU.
-    bias: Vec<[T; L]>,
-    bias_out: Vec<[T; L]>,
+    bias: AlignedVec<[T; L]>,
+    bias_out: AlignedVec<[T; L]>,
     /// Lane-wise gradient sums of `W` `(n, n)` (unless it is summed as a matrix product),
     /// `U` `(n, m)`, `b` `(n)`, `W_out` `(o, n)` and `b_out` `(o)`, each lane summing over its
     /// own trial.
-    sum_w: Vec<[T; L]>,
-    sum_u: Vec<[T; L]>,
-    sum_b: Vec<[T; L]>,
-    sum_w_out: Vec<[T; L]>,
-    sum_b_out: Vec<[T; L]>,
+    sum_w: AlignedVec<[T; L]>,
+    sum_u: AlignedVec<[T; L]>,
+    sum_b: AlignedVec<[T; L]>,
+    sum_w_out: AlignedVec<[T; L]>,
+    sum_b_out: AlignedVec<[T; L]>,
     /// With a matrix-product `W` gradient: one block of rates, transposed to
     /// `(STEP_BLOCK, L, stride)`, and the gradient sums `(groups, n, stride)`.
-    rates_t: Vec<T>,
-    product_w: Vec<T>,
+    rates_t: AlignedVec<T>,
+    product_w: AlignedVec<T>,
     /// Sum of squared errors of each lane.
     loss: [f64; L],
 }
@@ -585,23 +609,23 @@ struct ChunkBuffers<T, const L: usize> {
 impl<T: Real, const L: usize> Default for ChunkBuffers<T, L> {
     fn default() -> Self {
         ChunkBuffers {
-            rates: Vec::new(),
-            errors: Vec::new(),
-            deltas: Vec::new(),
-            x: Vec::new(),
-            drive: Vec::new(),
-            adjoint: Vec::new(),
-            rate_adjoint: Vec::new(),
-            outputs: Vec::new(),
-            bias: Vec::new(),
-            bias_out: Vec::new(),
-            sum_w: Vec::new(),
-            sum_u: Vec::new(),
-            sum_b: Vec::new(),
-            sum_w_out: Vec::new(),
-            sum_b_out: Vec::new(),
-            rates_t: Vec::new(),
-            product_w: Vec::new(),
+            rates: AlignedVec::new(),
+            errors: AlignedVec::new(),
+            deltas: AlignedVec::new(),
+            x: AlignedVec::new(),
+            drive: AlignedVec::new(),
+            adjoint: AlignedVec::new(),
+            rate_adjoint: AlignedVec::new(),
+            outputs: AlignedVec::new(),
+            bias: AlignedVec::new(),
+            bias_out: AlignedVec::new(),
+            sum_w: AlignedVec::new(),
+            sum_u: AlignedVec::new(),
+            sum_b: AlignedVec::new(),
+            sum_w_out: AlignedVec::new(),
+            sum_b_out: AlignedVec::new(),
+            rates_t: AlignedVec::new(),
+            product_w: AlignedVec::new(),
             loss: [0.0; L],
         }
     }
@@ -852,7 +876,7 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
         }
         let r_next = &mut future[..n];
         // The drive is spent, so it takes exp(-|x|).
-        map_flat::<T, Logistic>(
+        map_flat::<T, Logistic<FUSED>>(
             x.as_flattened(),
             r_next.as_flattened_mut(),
             drive.as_flattened_mut(),
