@@ -608,6 +608,9 @@ pub(crate) fn row_accumulate_lanes<T: Real, const L: usize>(
     acc: &mut [[T; L]],
     overwrite: bool,
 ) {
+    /// Elements summed at a time, 8 registers of 512 bits for `f32`: the partial sums
+    /// stay in registers over all rows.
+    const CHUNK: usize = 128;
     if width == 0 {
         return;
     }
@@ -616,10 +619,25 @@ pub(crate) fn row_accumulate_lanes<T: Real, const L: usize>(
         acc.fill([T::ZERO; L]);
     }
     let acc = acc.as_flattened_mut();
-    for row in a.chunks_exact(width) {
-        for (sum, &value) in acc.iter_mut().zip(row.as_flattened()) {
-            *sum += value;
+    let mut start = 0;
+    while start < acc.len() {
+        let len = CHUNK.min(acc.len() - start);
+        let mut sums = [T::ZERO; CHUNK];
+        sums[..len].copy_from_slice(&acc[start..start + len]);
+        for row in a.chunks_exact(width) {
+            let values = &row.as_flattened()[start..start + len];
+            if len == CHUNK {
+                for (sum, &value) in sums.iter_mut().zip(values) {
+                    *sum += value;
+                }
+            } else {
+                for (sum, &value) in sums[..len].iter_mut().zip(values) {
+                    *sum += value;
+                }
+            }
         }
+        acc[start..start + len].copy_from_slice(&sums[..len]);
+        start += len;
     }
 }
 
@@ -944,6 +962,7 @@ impl Kernel {
     }
 }
 
+#[inline(always)]
 fn has_avx512f() -> bool {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
@@ -1738,6 +1757,26 @@ mod tests {
             for l in 0..L {
                 let expected: f64 = (0..steps).map(|t| a[t * rows + i][l]).sum();
                 assert_eq!(row_sums[i][l], expected, "({i}, {l})");
+            }
+        }
+    }
+
+    #[test]
+    fn row_sums_span_register_chunks() {
+        // 37 rows of 4 lanes are 148 values: one whole chunk of 128 and a part. Integer
+        // values keep every sum exact; the second call adds to the first.
+        const L: usize = 4;
+        let (rows, steps) = (37, 5);
+        let a: Vec<[f64; L]> = (0..steps * rows)
+            .map(|k| std::array::from_fn(|l| ((k * 7 + l) % 9) as f64 - 4.0))
+            .collect();
+        let mut sums = vec![[0.5; L]; rows];
+        row_accumulate_lanes(&a, rows, &mut sums, true);
+        row_accumulate_lanes(&a, rows, &mut sums, false);
+        for i in 0..rows {
+            for l in 0..L {
+                let column: f64 = (0..steps).map(|t| a[t * rows + i][l]).sum();
+                assert_eq!(sums[i][l], 2.0 * column, "({i}, {l})");
             }
         }
     }

@@ -524,6 +524,16 @@ fn transpose_rows<T: Copy, const L: usize, const WIDTH: usize>(
     packed: &mut [[T; L]],
 ) {
     let width = if WIDTH == 0 { width } else { WIDTH };
+    if WIDTH > 0 && block.len() == L * WIDTH {
+        // A full chunk: constant bounds, which the compiler turns into shuffles.
+        let block = &block[..L * WIDTH];
+        for (k, slot) in packed[..WIDTH].iter_mut().enumerate() {
+            for (lane, value) in slot.iter_mut().enumerate() {
+                *value = block[lane * WIDTH + k];
+            }
+        }
+        return;
+    }
     for (lane, row) in block.chunks_exact(width).enumerate() {
         for (slot, &value) in packed.iter_mut().zip(row) {
             slot[lane] = value;
@@ -591,7 +601,7 @@ struct ChunkBuffers<T, const L: usize> {
     bias: AlignedVec<[T; L]>,
     bias_out: AlignedVec<[T; L]>,
     /// Lane-wise gradient sums of `W` `(n, n)` (unless it is summed as a matrix product),
-    /// `U` `(n, m)`, `b` `(n)`, `W_out` `(o, n)` and `b_out` `(o)`, each lane summing over its
+    /// `U` transposed `(m, n)`, `b` `(n)`, `W_out` `(o, n)` and `b_out` `(o)`, each lane summing over its
     /// own trial.
     sum_w: AlignedVec<[T; L]>,
     sum_u: AlignedVec<[T; L]>,
@@ -660,7 +670,14 @@ impl<T: Real, const L: usize> ChunkBuffers<T, L> {
             None => reduce_lanes(&self.sum_w, lanes.clone(), &mut result.w),
         }
         if !p.product_inputs {
-            reduce_lanes(&self.sum_u, lanes.clone(), &mut result.u);
+            // `sum_u` is `(m, n)`: lane sums of `U^T`.
+            for (k, sums) in self.sum_u.chunks_exact(p.n).enumerate() {
+                for (i, values) in sums.iter().enumerate() {
+                    result.u[i * p.m + k] += values[lanes.clone()]
+                        .iter()
+                        .fold(T::ZERO, |sum, &x| sum + x);
+                }
+            }
             reduce_lanes(&self.sum_b, lanes.clone(), &mut result.b);
         }
         reduce_lanes(&self.sum_w_out, lanes.clone(), &mut result.w_out);
@@ -1000,11 +1017,13 @@ fn backward<
                 ),
             }
             if !p.product_inputs {
+                // Inputs as rows and deltas as columns, so that the column blocks fill up
+                // with a few inputs. The sums are `U^T`'s.
                 outer_accumulate_lanes_wide::<T, L, FUSED, WIDE, BLOCK>(
-                    block_deltas,
-                    n,
                     block_inputs,
                     m,
+                    block_deltas,
+                    n,
                     sum_u,
                     first,
                 );
