@@ -33,6 +33,9 @@ impl<V: Copy> AlignedVec<V> {
     );
 
     pub(crate) const fn new() -> AlignedVec<V> {
+        // Checked here, the only constructor, because even an empty slice needs an aligned
+        // pointer.
+        let () = Self::VALID;
         AlignedVec {
             lines: Vec::new(),
             len: 0,
@@ -48,7 +51,6 @@ impl<V: Copy> AlignedVec<V> {
     /// Keeps the first `min(len, self.len())` values and sets any new ones to `fill`, as
     /// `Vec::resize` does.
     pub(crate) fn resize(&mut self, len: usize, fill: V) {
-        let () = Self::VALID;
         if len > self.capacity() {
             let bytes = len
                 .checked_mul(std::mem::size_of::<V>())
