@@ -57,6 +57,20 @@ pub enum Error {
     #[error("the batch contains no trials; pass at least one trial")]
     EmptyBatch,
 
+    /// A loss or gradient computed from finite values overflowed.
+    #[error(
+        "{quantity} = {value} is not finite although the network, inputs and targets are; \
+         the parameters or targets are too large for {precision}, so scale them down"
+    )]
+    Overflow {
+        /// `loss`, or the gradient entry that overflowed, for example `gradient.w_out[0, 3]`.
+        quantity: String,
+        /// The non-finite value.
+        value: f64,
+        /// The floating-point type, `f32` or `f64`.
+        precision: &'static str,
+    },
+
     /// Training produced a non-finite loss, gradient or parameter.
     ///
     /// The network and the optimiser state are left as they were before the failed iteration.

@@ -237,7 +237,9 @@ impl<T: Real> ReadoutNet<T> {
     /// # Errors
     /// [`Error::ShapeMismatch`] for arrays that do not fit the network or each other or have
     /// zero steps, [`Error::EmptyBatch`] for an empty batch, [`Error::NonFinite`] for a NaN or
-    /// infinite input or target, and any error of [`ReadoutNet::validate`].
+    /// infinite input or target, [`Error::Overflow`] for a loss or gradient that overflows
+    /// although every value it comes from is finite, and any error of
+    /// [`ReadoutNet::validate`].
     pub fn loss_and_gradient(
         &self,
         inputs: ArrayView3<T>,
@@ -278,7 +280,9 @@ impl<T: Real> ReadoutNet<T> {
         check_finite_3d("inputs", inputs)?;
         check_finite_3d("targets", targets)?;
         let sums = WeightSums::for_units(self.n_units());
-        Ok(self.batch_gradient_with(inputs, targets, Kernel::detect(), sums))
+        let (loss, gradient) = self.batch_gradient_with(inputs, targets, Kernel::detect(), sums);
+        check_overflow(loss, &gradient)?;
+        Ok((loss, gradient))
     }
 
     /// Computes [`ReadoutNet::loss_and_gradient`] on checked arrays with `kernel` (or with
@@ -352,6 +356,38 @@ impl<T: Real> ReadoutNet<T> {
         };
         (loss, gradient)
     }
+}
+
+/// Returns [`Error::Overflow`] for a non-finite loss or the first non-finite gradient entry.
+fn check_overflow<T: Real>(loss: f64, gradient: &ReadoutGradient<T>) -> Result<(), Error> {
+    let overflow = |quantity: String, value: f64| Error::Overflow {
+        quantity,
+        value,
+        precision: T::NAME,
+    };
+    if !loss.is_finite() {
+        return Err(overflow("loss".to_string(), loss));
+    }
+    let matrices = [
+        ("w", gradient.w.view()),
+        ("u", gradient.u.view()),
+        ("w_out", gradient.w_out.view()),
+    ];
+    for (name, matrix) in matrices {
+        if let Some(((row, col), value)) = matrix.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            let quantity = format!("gradient.{name}[{row}, {col}]");
+            return Err(overflow(quantity, value.to_f64()));
+        }
+    }
+    for (name, vector) in [("b", &gradient.b), ("b_out", &gradient.b_out)] {
+        if let Some((index, value)) = vector.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(overflow(
+                format!("gradient.{name}[{index}]"),
+                value.to_f64(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every entry of a `(n_steps, batch, k)` array is finite, naming the first one

@@ -204,6 +204,39 @@ fn non_finite_gradient_leaves_weights() {
 }
 
 #[test]
+fn overflowing_loss_is_an_error() {
+    // Targets of 1e200 are finite, but each squared residual, about 1e400, overflows f64.
+    let net = network(13, 3);
+    let (inputs, mut targets) = random_batch(2, 5, 2);
+    targets.fill(1e200);
+    let err = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Overflow { quantity, precision: "f64", .. } if quantity == "loss"),
+        "{err}"
+    );
+}
+
+#[test]
+fn overflowing_gradient_is_an_error() {
+    // Targets of f32::MAX are finite, and their squared residuals, summed in f64, stay
+    // finite too. Each read-out error is 2 / (4 steps x 10 trials x 2 outputs) times a
+    // residual of about -f32::MAX, so the b_out gradient, a sum of 40 of them, overflows f32.
+    let net: ReadoutNet<f32> = network(14, 3).to_precision();
+    let (inputs, _) = random_batch(3, 4, 10);
+    let inputs = inputs.mapv(|v| v as f32);
+    let targets = Array3::from_elem((4, 10, 2), f32::MAX);
+    let err = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Overflow { quantity, precision: "f32", .. } if quantity == "gradient.b_out[0]"),
+        "{err}"
+    );
+}
+
+#[test]
 fn clipping_survives_overflowing_norm() {
     // Entries of 1e300 square to infinity, but the norm scaled by the largest entry does not.
     // The step is therefore clipped to norm 1, and Adam's first step moves each entry by lr.
