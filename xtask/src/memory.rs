@@ -423,7 +423,7 @@ fn sample_minibatch(
 
 /// Trains a memory net on cue trials, with the perturbations of `perturbation` if active.
 /// `homotopy` is the staged calibration that this run is a stage of, if any. It only enters
-/// the training record, so that `--reuse-trained` tells staged runs apart from direct ones.
+/// the training record, so that `--reuse-trained` can distinguish staged from direct runs.
 #[allow(clippy::too_many_arguments)]
 fn train_memory_net(
     rnn: &mut Rnn,
