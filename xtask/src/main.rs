@@ -545,6 +545,17 @@ mod tests {
     }
 
     #[test]
+    fn memory_config_without_homotopy_loads() {
+        // Files written before `calibration_homotopy` existed calibrate in one stage.
+        let mut value = serde_json::to_value(memory::MemoryConfig::full()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        assert!(object.remove("calibration_homotopy").is_some());
+        let parsed: memory::MemoryConfig =
+            config::parse(&value.to_string(), config::Format::Json).unwrap();
+        assert_eq!(parsed.calibration_homotopy.stages, 1);
+    }
+
+    #[test]
     fn failed_run_not_written_as_reference() {
         let dir = std::env::temp_dir().join(format!("reference-{}", std::process::id()));
         let summary = serde_json::json!({ "passed": false, "failures": ["fit.rms: 1 > 0.04"] });
@@ -668,6 +679,11 @@ mod validation_tests {
             "calibration_perturbation.state_noise_sd": |c: &mut MemoryConfig, v| c.calibration_perturbation.state_noise_sd = v => [-1e-3, NAN, INF, 1e300];
             "calibration_selection.n_candidates": |c: &mut MemoryConfig, v| c.calibration_selection.n_candidates = v => [0, 1000];
             "calibration_selection.n_trials": |c: &mut MemoryConfig, v| c.calibration_selection.n_trials = v => [0, 1_000_000];
+            "calibration_homotopy.stages": |c: &mut MemoryConfig, v| c.calibration_homotopy.stages = v => [0, 21];
+            "calibration_homotopy.stage_iterations": |c: &mut MemoryConfig, v| {
+                c.calibration_homotopy.stages = 4;
+                c.calibration_homotopy.stage_iterations = v;
+            } => [0];
             "calibration_selection.cues": |c: &mut MemoryConfig, v: Vec<f64>| c.calibration_selection.cues = v => [vec![], vec![0.3, 0.4], vec![NAN], vec![5.0], vec![0.0], vec![0.3, 0.3], vec![0.3; 100_000]];
             "x_step": |c: &mut MemoryConfig, v| c.fit.x_step = v => [0.0, -0.1, 1e-12];
             "warmup_ms": |c: &mut MemoryConfig, v| c.fit.fi.warmup_ms = v => [1e300];

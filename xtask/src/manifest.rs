@@ -662,14 +662,20 @@ mod tests {
         assert!(err.to_string().contains("schema_version Some(99)"), "{err}");
     }
 
-    /// Memory configuration small enough for a test run of a few seconds: 30 training and 10
-    /// calibration iterations, 10 neurons per population, 1 spiking trial, short f-I runs.
+    /// Memory configuration small enough for a test run of a few seconds: 30 training
+    /// iterations, 10 neurons per population, 1 spiking trial and short f-I runs. The
+    /// calibration runs 5 iterations with a blend of the logistic and `Phi_a`, then 10 with
+    /// `Phi_a`.
     fn tiny_memory_config() -> MemoryConfig {
         let mut config = MemoryConfig::quick();
         config.training.iterations = 30;
         config.training.checkpoint_every = 30;
         config.calibration.iterations = 10;
         config.calibration.checkpoint_every = 10;
+        config.calibration_homotopy = crate::memory::CalibrationHomotopy {
+            stages: 2,
+            stage_iterations: 5,
+        };
         config.n_trials = 1;
         config.conversion.n_neurons = 10;
         for fi in [&mut config.fit.fi, &mut config.table.fi] {
@@ -704,6 +710,7 @@ mod tests {
             "report.html",
             "npy/index.json",
             "rnn_calibrated.bin",
+            "rnn_calibrated_stage_1.bin",
         ] {
             assert!(
                 manifest.files.contains_key(file),
