@@ -487,6 +487,7 @@ fn calibrate_in_stages(
 ) -> Result<(Rnn, TrainingOutcome)> {
     let homotopy = &config.calibration_homotopy;
     let staged = (homotopy.stages > 1).then_some(homotopy);
+    remove_stale_stage_files(network, homotopy.stages)?;
     let mut candidate = rnn.clone();
     for (stage, weight) in homotopy.intermediate_weights().into_iter().enumerate() {
         let number = stage + 1;
@@ -520,6 +521,44 @@ fn calibrate_in_stages(
         network,
     )?;
     Ok((candidate, outcome))
+}
+
+/// Removes the files of stages `stages` and above (`<network stem>_stage_<k>.*`), which an
+/// earlier run with more stages left in the output folder. This run would not rewrite them,
+/// so the manifest would list them and a replay would fail on them.
+fn remove_stale_stage_files(network: &Path, stages: usize) -> Result<()> {
+    let Some(stem) = network.file_stem().and_then(|stem| stem.to_str()) else {
+        return Ok(());
+    };
+    let folder = match network.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        // No folder yet, so nothing is left from an earlier run.
+        return Ok(());
+    };
+    let prefix = format!("{stem}_stage_");
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("failed to list {}", folder.display()))?
+            .path();
+        let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let stale = digits.parse::<usize>().is_ok_and(|stage| stage >= stages)
+            && rest[digits.len()..].starts_with('.');
+        if stale {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("failed to remove {}", path.display()))?;
+            info!(path = %path.display(), stages, "removed a stage file of an earlier run");
+        }
+    }
+    Ok(())
 }
 
 /// A trained logistic net and what the choice among training seeds reads from it.
@@ -1287,6 +1326,43 @@ pub fn sweep_point(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_stage_files_removed() {
+        let dir = std::env::temp_dir().join(format!("stage-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = [
+            "rnn_calibrated_stage_1.bin",
+            "rnn_calibrated_stage_2.bin",
+            "rnn_calibrated_stage_2.training.json",
+            "rnn_calibrated_stage_3.checkpoint.bin",
+            "rnn_calibrated_stage_10.bin",
+            "rnn_calibrated_1_stage_3.bin",
+            "rnn_calibrated_stage_2x.bin",
+            "rnn_calibrated.bin",
+        ];
+        for name in names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        // Two stages: stage 1 belongs to this run, stages 2, 3 and 10 do not. Another
+        // network's stages and names that only start alike stay.
+        remove_stale_stage_files(&dir.join("rnn_calibrated.bin"), 2).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "rnn_calibrated.bin",
+                "rnn_calibrated_1_stage_3.bin",
+                "rnn_calibrated_stage_1.bin",
+                "rnn_calibrated_stage_2x.bin",
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn perturbation_draws_have_configured_spread() {
