@@ -1,10 +1,10 @@
 //! A growable buffer whose storage starts on a 64-byte boundary.
 //!
 //! The lane arrays of the batch kernels are 32 to 128 bytes long and are loaded whole into
-//! vector registers. The system allocator aligns large blocks to 16 bytes only. In a plain
-//! `Vec`, most of those loads then straddle two cache lines, and a CPU that splits such a
-//! load reads twice: one read-out training iteration at 20 units took 15 % longer on an
-//! AMD EPYC (Zen 4) than with aligned buffers.
+//! vector registers. The system allocator aligns large blocks to 16 bytes only, so in a
+//! plain `Vec` most of those loads straddle two cache lines, and a CPU that splits them
+//! reads twice. One read-out training iteration at 20 units took 15 % longer on an AMD
+//! EPYC (Zen 4) than with aligned buffers (`latch_bptt`, one thread).
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
