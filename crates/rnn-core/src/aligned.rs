@@ -43,7 +43,7 @@ impl<V: Copy> AlignedVec<V> {
         }
     }
 
-    /// Number of values the allocated lines hold.
+    /// Number of values that fit in the allocated lines.
     fn capacity(&self) -> usize {
         self.lines.len() * ALIGNMENT / std::mem::size_of::<V>()
     }
@@ -61,9 +61,9 @@ impl<V: Copy> AlignedVec<V> {
         }
         let base = self.lines.as_mut_ptr().cast::<V>();
         for index in self.len..len {
-            // SAFETY: index < len <= capacity, so the value lies inside the allocated lines;
-            // `base` is aligned to 64 >= align_of::<V>() bytes and size_of::<V>() divides
-            // the offset of every value, so each one is aligned.
+            // SAFETY: index < len <= capacity, so the value lies inside the allocated lines.
+            // `base` is aligned to 64 >= align_of::<V>() bytes, and every value's offset is
+            // a multiple of size_of::<V>(), itself a multiple of align_of::<V>().
             unsafe { base.add(index).write(fill) };
         }
         self.len = len;
@@ -134,7 +134,7 @@ mod tests {
     fn resize_matches_vec() {
         let mut aligned: AlignedVec<[f64; 4]> = AlignedVec::new();
         let mut plain: Vec<[f64; 4]> = Vec::new();
-        // Growing past the capacity moves the values; shrinking and growing again within
+        // Growing past the capacity moves the values. Shrinking and growing again within
         // it must not bring back the old ones.
         for (len, fill) in [(3, 1.0), (40, 2.0), (7, 3.0), (20, 4.0), (0, 5.0), (2, 6.0)] {
             aligned.resize(len, [fill; 4]);

@@ -518,7 +518,7 @@ impl<T: Real, const L: usize> ChunkData<T, L> {
                     for (step, packed) in steps.enumerate() {
                         let first = (step * batch + lanes.start) * width;
                         let block = &flat[first..first + lanes.len() * width];
-                        // The usual widths as constants, so that the loops unroll.
+                        // The usual widths as constants, so that the compiler can unroll the loops.
                         match width {
                             1 => transpose_rows::<T, L, 1>(block, 1, packed),
                             2 => transpose_rows::<T, L, 2>(block, 2, packed),
@@ -560,16 +560,6 @@ fn transpose_rows<T: Copy, const L: usize, const WIDTH: usize>(
     packed: &mut [[T; L]],
 ) {
     let width = if WIDTH == 0 { width } else { WIDTH };
-    if WIDTH > 0 && block.len() == L * WIDTH {
-        // A full chunk: constant bounds, which the compiler turns into shuffles.
-        let block = &block[..L * WIDTH];
-        for (k, slot) in packed[..WIDTH].iter_mut().enumerate() {
-            for (lane, value) in slot.iter_mut().enumerate() {
-                *value = block[lane * WIDTH + k];
-            }
-        }
-        return;
-    }
     for (lane, row) in block.chunks_exact(width).enumerate() {
         for (slot, &value) in packed.iter_mut().zip(row) {
             slot[lane] = value;
