@@ -72,14 +72,6 @@ impl<V: Copy> AlignedVec<V> {
     pub(crate) fn clear(&mut self) {
         self.len = 0;
     }
-
-    /// Appends the values of `values`.
-    pub(crate) fn extend(&mut self, values: impl IntoIterator<Item = V>) {
-        for value in values {
-            let len = self.len;
-            self.resize(len + 1, value);
-        }
-    }
 }
 
 impl<V: Copy> Default for AlignedVec<V> {
@@ -143,8 +135,8 @@ mod tests {
         }
         aligned[1][2] = -1.0;
         plain[1][2] = -1.0;
-        aligned.extend([[7.0; 4], [8.0; 4]]);
-        plain.extend([[7.0; 4], [8.0; 4]]);
+        aligned.resize(4, [7.0; 4]);
+        plain.resize(4, [7.0; 4]);
         assert_eq!(&aligned[..], &plain[..]);
         aligned.clear();
         assert!(aligned.is_empty());

@@ -336,25 +336,31 @@ pub(crate) fn logistic_slope_lanes<T: Real, const L: usize>(
     }
 }
 
-/// `out[r] += sum_k w[r * n_cols + k] * input[k]` for every row `r`, lane by lane.
+/// `out[r] += sum_k w[r * n_cols + k] * input[k]` for every row `r`, lane by lane, or
+/// `out[r] = bias[r] + sum_k ...` if `bias` is given.
 ///
 /// `w` is row-major with `out.len()` rows and `n_cols = input.len()` columns. Rows are
 /// taken `ROWS` at a time (then 4, then 1) so that each loaded input vector feeds several
 /// independent accumulators. Every output sums over `k` in ascending order whatever `ROWS`
-/// is, so the row blocking does not change any result bit.
+/// is, so the row blocking does not change any result bit. A bias is broadcast into the
+/// accumulators, which gives the bits of copying it into every lane of `out` first.
 #[inline(always)]
 pub(crate) fn gemv_lanes_rows<T: Real, const L: usize, const FUSED: bool, const ROWS: usize>(
     w: &[T],
     input: &[[T; L]],
+    bias: Option<&[T]>,
     out: &mut [[T; L]],
 ) {
     let n_rows = out.len();
     debug_assert_eq!(w.len(), n_rows * input.len());
-    let mut row = gemv_row_blocks::<T, L, FUSED, ROWS>(w, input, out, 0);
-    if ROWS > 4 {
-        row = gemv_row_blocks::<T, L, FUSED, 4>(w, input, out, row);
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n_rows, "bias must have one value per row");
     }
-    gemv_row_blocks::<T, L, FUSED, 1>(w, input, out, row);
+    let mut row = gemv_row_blocks::<T, L, FUSED, ROWS>(w, input, bias, out, 0);
+    if ROWS > 4 {
+        row = gemv_row_blocks::<T, L, FUSED, 4>(w, input, bias, out, row);
+    }
+    gemv_row_blocks::<T, L, FUSED, 1>(w, input, bias, out, row);
 }
 
 /// [`gemv_lanes_rows`] with blocks of 4 rows.
@@ -364,7 +370,7 @@ pub(crate) fn gemv_lanes<T: Real, const L: usize, const FUSED: bool>(
     input: &[[T; L]],
     out: &mut [[T; L]],
 ) {
-    gemv_lanes_rows::<T, L, FUSED, 4>(w, input, out);
+    gemv_lanes_rows::<T, L, FUSED, 4>(w, input, None, out);
 }
 
 /// Runs the rows of [`gemv_lanes_rows`] from `first_row` in whole blocks of `ROWS` and
@@ -373,6 +379,7 @@ pub(crate) fn gemv_lanes<T: Real, const L: usize, const FUSED: bool>(
 fn gemv_row_blocks<T: Real, const L: usize, const FUSED: bool, const ROWS: usize>(
     w: &[T],
     input: &[[T; L]],
+    bias: Option<&[T]>,
     out: &mut [[T; L]],
     first_row: usize,
 ) -> usize {
@@ -384,7 +391,10 @@ fn gemv_row_blocks<T: Real, const L: usize, const FUSED: bool, const ROWS: usize
         let mut acc = [[T::ZERO; L]; ROWS];
         let mut rows: [&[T]; ROWS] = [&[]; ROWS];
         for (i, (a, weights)) in acc.iter_mut().zip(rows.iter_mut()).enumerate() {
-            *a = out[row + i];
+            *a = match bias {
+                Some(bias) => [bias[row + i]; L],
+                None => out[row + i],
+            };
             *weights = &w[(row + i) * n_cols..(row + i + 1) * n_cols];
         }
         for (k, v) in input.iter().enumerate() {
@@ -828,19 +838,27 @@ pub(crate) fn gemv_lanes_wide<
     w: &[T],
     packed: &[T],
     input: &[[T; L]],
+    bias: Option<&[T]>,
     out: &mut [[T; L]],
 ) {
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), out.len(), "bias must have one value per row");
+    }
     #[cfg(target_arch = "x86_64")]
     if WIDE && has_avx512f() {
         // SAFETY (both arms): the CPU reports avx512f and `[T; L]` fills the number of
         // registers given (checked just above).
         match avx512::registers::<T, L>() {
-            1 => return unsafe { avx512::gemv_lanes_packed::<T, L, 1>(w, packed, input, out) },
-            2 => return unsafe { avx512::gemv_lanes_packed::<T, L, 2>(w, packed, input, out) },
+            1 => {
+                return unsafe { avx512::gemv_lanes_packed::<T, L, 1>(w, packed, input, bias, out) }
+            }
+            2 => {
+                return unsafe { avx512::gemv_lanes_packed::<T, L, 2>(w, packed, input, bias, out) }
+            }
             _ => {}
         }
     }
-    gemv_lanes_rows::<T, L, FUSED, ROWS>(w, input, out);
+    gemv_lanes_rows::<T, L, FUSED, ROWS>(w, input, bias, out);
 }
 
 /// [`outer_accumulate_lanes`], in 512-bit intrinsics if `WIDE` and the CPU has avx512f.
@@ -1084,6 +1102,7 @@ pub(crate) mod avx512 {
         w: &[T],
         packed: &[T],
         input: &[[T; L]],
+        bias: Option<&[T]>,
         out: &mut [[T; L]],
     ) {
         const ROWS: usize = super::PACKED_ROWS;
@@ -1107,7 +1126,7 @@ pub(crate) mod avx512 {
                 unsafe {
                     let mut acc = [[_mm512_setzero_ps(); REGS]; ROWS];
                     for (i, a) in acc.iter_mut().enumerate() {
-                        *a = load(&out[row + i]);
+                        *a = initial(bias, out, row + i);
                     }
                     let mut weights = block.as_ptr();
                     for v in input {
@@ -1127,8 +1146,26 @@ pub(crate) mod avx512 {
         }
         // SAFETY: forwarded contract; the asserts above bound every row.
         unsafe {
-            let row = gemv_row_blocks::<T, L, REGS, 4>(w, input, out, row);
-            gemv_row_blocks::<T, L, REGS, 1>(w, input, out, row);
+            let row = gemv_row_blocks::<T, L, REGS, 4>(w, input, bias, out, row);
+            gemv_row_blocks::<T, L, REGS, 1>(w, input, bias, out, row);
+        }
+    }
+
+    /// Returns the starting sum of row `row` of a matrix-vector product: its bias in every
+    /// lane if `bias` is given, else the row of `out`.
+    ///
+    /// # Safety
+    /// avx512f must be enabled, and `[T; L]` must fill `REGS` registers.
+    #[inline(always)]
+    unsafe fn initial<T: Real, const L: usize, const REGS: usize>(
+        bias: Option<&[T]>,
+        out: &[[T; L]],
+        row: usize,
+    ) -> [__m512; REGS] {
+        // SAFETY (both arms): avx512f per the contract.
+        match bias {
+            Some(bias) => [unsafe { splat(bias[row]) }; REGS],
+            None => unsafe { load(&out[row]) },
         }
     }
 
@@ -1140,6 +1177,7 @@ pub(crate) mod avx512 {
     unsafe fn gemv_row_blocks<T: Real, const L: usize, const REGS: usize, const ROWS: usize>(
         w: &[T],
         input: &[[T; L]],
+        bias: Option<&[T]>,
         out: &mut [[T; L]],
         first_row: usize,
     ) -> usize {
@@ -1153,7 +1191,7 @@ pub(crate) mod avx512 {
                 let mut acc = [[_mm512_setzero_ps(); REGS]; ROWS];
                 let mut rows = [w.as_ptr(); ROWS];
                 for (i, (a, weights)) in acc.iter_mut().zip(rows.iter_mut()).enumerate() {
-                    *a = load(&out[row + i]);
+                    *a = initial(bias, out, row + i);
                     *weights = weights.add((row + i) * n_cols);
                 }
                 for (k, v) in input.iter().enumerate() {
@@ -1846,11 +1884,22 @@ mod tests {
                 .map(|k| std::array::from_fn(|l| value(k + 11 * l)))
                 .collect();
             let mut generic = start.clone();
-            gemv_lanes_rows::<T, L, true, 8>(&w, &input, &mut generic);
+            gemv_lanes_rows::<T, L, true, 8>(&w, &input, None, &mut generic);
             let mut wide = start.clone();
             let packed = pack_row_blocks(&w, cols);
-            gemv_lanes_wide::<T, L, true, true, 8>(&w, &packed, &input, &mut wide);
+            gemv_lanes_wide::<T, L, true, true, 8>(&w, &packed, &input, None, &mut wide);
             assert_eq!(generic, wide, "gemv {rows} x {cols}");
+
+            // A bias in place of the starting rows gives the bits of copying it in first.
+            let bias: Vec<T> = (0..rows).map(|k| value(13 * k + 2)).collect();
+            let mut copied: Vec<[T; L]> = bias.iter().map(|&b| [b; L]).collect();
+            gemv_lanes_rows::<T, L, true, 8>(&w, &input, None, &mut copied);
+            let mut generic = start.clone();
+            gemv_lanes_rows::<T, L, true, 8>(&w, &input, Some(&bias), &mut generic);
+            assert_eq!(generic, copied, "gemv with bias {rows} x {cols}");
+            let mut wide = start.clone();
+            gemv_lanes_wide::<T, L, true, true, 8>(&w, &packed, &input, Some(&bias), &mut wide);
+            assert_eq!(wide, copied, "wide gemv with bias {rows} x {cols}");
 
             let a: Vec<[T; L]> = (0..steps * rows)
                 .map(|k| std::array::from_fn(|l| value(k + 17 * l)))

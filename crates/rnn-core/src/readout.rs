@@ -620,12 +620,6 @@ struct ChunkBuffers<T, const L: usize> {
     rate_adjoint: AlignedVec<[T; L]>,
     /// `(o)`: read-outs of one step.
     outputs: AlignedVec<[T; L]>,
-    /// `(n)` and `(o)`: the biases `b` and `b_out` in every lane, copied as a whole into
-    /// the drive and the read-outs at each step. A loop that wrote `[b; L]` unit by unit
-    /// was compiled into scatter stores, which took about a tenth of the time of a 20-unit
-    /// chunk on an AMD EPYC (Zen 4) CPU.
-    bias: AlignedVec<[T; L]>,
-    bias_out: AlignedVec<[T; L]>,
     /// Lane-wise gradient sums of `W` `(n, n)` (unless it is summed as a matrix product),
     /// `U` transposed `(m, n)`, `b` `(n)`, `W_out` `(o, n)` and `b_out` `(o)`, each lane summing over its
     /// own trial.
@@ -653,8 +647,6 @@ impl<T: Real, const L: usize> Default for ChunkBuffers<T, L> {
             adjoint: AlignedVec::new(),
             rate_adjoint: AlignedVec::new(),
             outputs: AlignedVec::new(),
-            bias: AlignedVec::new(),
-            bias_out: AlignedVec::new(),
             sum_w: AlignedVec::new(),
             sum_u: AlignedVec::new(),
             sum_b: AlignedVec::new(),
@@ -852,10 +844,6 @@ fn run_chunk_with<
         resize(buffer, n, zero);
     }
     resize(&mut buffers.outputs, o, zero);
-    buffers.bias.clear();
-    buffers.bias.extend(p.b.iter().map(|&b| [b; L]));
-    buffers.bias_out.clear();
-    buffers.bias_out.extend(p.b_out.iter().map(|&b| [b; L]));
     match p.product_stride {
         Some(stride) => {
             resize(&mut buffers.rates_t, STEP_BLOCK * L * stride, T::ZERO);
@@ -895,8 +883,6 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
         x,
         drive,
         outputs,
-        bias,
-        bias_out,
         ..
     } = buffers;
     x.fill([T::ZERO; L]);
@@ -905,11 +891,17 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
     let mut loss = [0.0f64; L];
     for t in 0..data.n_steps {
         // drive = b + U u[t] + W r[t]
-        drive.copy_from_slice(bias);
         let step_inputs = &data.inputs[t * m..(t + 1) * m];
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.u, &p.packed.u, step_inputs, drive);
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(
+            &p.u,
+            &p.packed.u,
+            step_inputs,
+            Some(&p.b),
+            drive,
+        );
         let (past, future) = rates.split_at_mut((t + 1) * n);
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w, &p.packed.w, &past[t * n..], drive);
+        let r_now = &past[t * n..];
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w, &p.packed.w, r_now, None, drive);
 
         // x[t + 1] = (1 - alpha) x[t] + alpha drive, r[t + 1] = logistic(x[t + 1])
         // Element-wise loops run over flat slices, which the compiler vectorises at any
@@ -926,8 +918,13 @@ fn forward<T: Real, const L: usize, const FUSED: bool, const WIDE: bool, const R
         );
 
         // y[t] = W_out r[t + 1] + b_out
-        outputs.copy_from_slice(bias_out);
-        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_out, &p.packed.w_out, r_next, outputs);
+        gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(
+            &p.w_out,
+            &p.packed.w_out,
+            r_next,
+            Some(&p.b_out),
+            outputs,
+        );
         let target = &data.targets[t * o..(t + 1) * o];
         let error = &mut errors[t * o..(t + 1) * o];
         for ((y, tg), e) in outputs.iter().zip(target).zip(error.iter_mut()) {
@@ -986,11 +983,18 @@ fn backward<
             &p.w_out_t,
             &p.packed.w_out_t,
             step_errors,
+            None,
             rate_adjoint,
         );
         if t + 1 < n_steps {
             let later = &deltas[(t + 1) * n..(t + 2) * n];
-            gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(&p.w_t, &p.packed.w_t, later, rate_adjoint);
+            gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(
+                &p.w_t,
+                &p.packed.w_t,
+                later,
+                None,
+                rate_adjoint,
+            );
         }
 
         // dL/dx[t + 1] = (1 - alpha) dL/dx[t + 2] + r (1 - r) dL/dr[t + 1]
