@@ -426,6 +426,8 @@ struct FlatParams<T> {
     w_out: Vec<T>,
     w_out_t: Vec<T>,
     b_out: Vec<T>,
+    /// `n` zeros, the starting sums of the backward pass's rate adjoints.
+    zeros: Vec<T>,
     /// The matrices above in the form of [`pack_row_blocks`], for the 512-bit kernel.
     packed: PackedMatrices<T>,
     /// Row stride of the `W` gradient sums if they form a matrix product
@@ -469,6 +471,7 @@ impl<T: Real> FlatParams<T> {
             w_out,
             w_out_t,
             b_out: net.b_out.to_vec(),
+            zeros: vec![T::ZERO; n],
             packed,
             product_stride,
             product_inputs: m > 0 && product_stride.is_some_and(|stride| stride > n + m),
@@ -977,13 +980,12 @@ fn backward<
     let mut block_end = n_steps;
     for t in (0..n_steps).rev() {
         // dL/dr[t + 1] = W_out^T dy[t] + W^T d[t + 1]
-        rate_adjoint.fill([T::ZERO; L]);
         let step_errors = &errors[t * o..(t + 1) * o];
         gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(
             &p.w_out_t,
             &p.packed.w_out_t,
             step_errors,
-            None,
+            Some(&p.zeros),
             rate_adjoint,
         );
         if t + 1 < n_steps {
