@@ -813,11 +813,12 @@ pub(crate) fn pack_row_blocks<T: Copy>(w: &[T], n_cols: usize) -> Vec<T> {
         return Vec::new();
     }
     let n_blocks = w.len() / n_cols / PACKED_ROWS;
-    let mut packed = Vec::with_capacity(n_blocks * PACKED_ROWS * n_cols);
-    for block in w.chunks_exact(PACKED_ROWS * n_cols).take(n_blocks) {
-        for k in 0..n_cols {
-            for i in 0..PACKED_ROWS {
-                packed.push(block[i * n_cols + k]);
+    let mut packed = w[..n_blocks * PACKED_ROWS * n_cols].to_vec();
+    let blocks = w.chunks_exact(PACKED_ROWS * n_cols);
+    for (block, packed_block) in blocks.zip(packed.chunks_exact_mut(PACKED_ROWS * n_cols)) {
+        for (k, column) in packed_block.chunks_exact_mut(PACKED_ROWS).enumerate() {
+            for (i, value) in column.iter_mut().enumerate() {
+                *value = block[i * n_cols + k];
             }
         }
     }
@@ -981,7 +982,7 @@ impl Kernel {
 }
 
 #[inline(always)]
-fn has_avx512f() -> bool {
+pub(crate) fn has_avx512f() -> bool {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
         std::arch::is_x86_feature_detected!("avx512f")

@@ -199,6 +199,14 @@ impl<T: Real> ReadoutNet<T> {
                 ));
             }
         }
+        let all_parameters_finite = all_finite(self.w.view())
+            && all_finite(self.u.view())
+            && all_finite(self.b.view())
+            && all_finite(self.w_out.view())
+            && all_finite(self.b_out.view());
+        if all_parameters_finite {
+            return Ok(());
+        }
         let arrays: [(&str, &mut dyn Iterator<Item = &T>); 5] = [
             ("w", &mut self.w.iter()),
             ("u", &mut self.u.iter()),
@@ -368,6 +376,14 @@ fn check_overflow<T: Real>(loss: f64, gradient: &ReadoutGradient<T>) -> Result<(
     if !loss.is_finite() {
         return Err(overflow("loss".to_string(), loss));
     }
+    let gradient_finite = all_finite(gradient.w.view())
+        && all_finite(gradient.u.view())
+        && all_finite(gradient.b.view())
+        && all_finite(gradient.w_out.view())
+        && all_finite(gradient.b_out.view());
+    if gradient_finite {
+        return Ok(());
+    }
     let matrices = [
         ("w", gradient.w.view()),
         ("u", gradient.u.view()),
@@ -393,14 +409,7 @@ fn check_overflow<T: Real>(loss: f64, gradient: &ReadoutGradient<T>) -> Result<(
 /// Checks that every entry of a `(n_steps, batch, k)` array is finite, naming the first one
 /// that is not, because a NaN input would otherwise pass into the lane sums unnoticed.
 fn check_finite_3d<T: Real>(name: &str, values: ArrayView3<T>) -> Result<(), Error> {
-    // Blocks without an early exit inside, so that the compiler vectorises the test.
-    let all_finite = match values.as_slice() {
-        Some(flat) => flat
-            .chunks(64)
-            .all(|block| block.iter().fold(true, |finite, v| finite & v.is_finite())),
-        None => values.iter().all(|v| v.is_finite()),
-    };
-    if all_finite {
+    if all_finite(values) {
         return Ok(());
     }
     match values.indexed_iter().find(|(_, v)| !v.to_f64().is_finite()) {
@@ -410,6 +419,18 @@ fn check_finite_3d<T: Real>(name: &str, values: ArrayView3<T>) -> Result<(), Err
             index: format!("{step}, {trial}, {k}"),
             value: value.to_f64(),
         }),
+    }
+}
+
+/// Returns whether every entry of `values` is finite. Contiguous arrays of any axis order
+/// are tested in blocks without an early exit inside, so that the compiler vectorises the
+/// test; the callers search for the entry to name only when this returns `false`.
+fn all_finite<T: Real, D: ndarray::Dimension>(values: ndarray::ArrayView<'_, T, D>) -> bool {
+    match values.as_slice_memory_order() {
+        Some(flat) => flat
+            .chunks(64)
+            .all(|block| block.iter().fold(true, |finite, v| finite & v.is_finite())),
+        None => values.iter().all(|v| v.is_finite()),
     }
 }
 
@@ -443,13 +464,16 @@ struct FlatParams<T> {
 
 impl<T: Real> FlatParams<T> {
     fn new(net: &ReadoutNet<T>, sums: WeightSums) -> FlatParams<T> {
-        let flat = |a: &Array2<T>| a.as_standard_layout().iter().copied().collect::<Vec<T>>();
+        let flat = |a: &Array2<T>| match a.as_slice() {
+            Some(slice) => slice.to_vec(),
+            None => a.iter().copied().collect::<Vec<T>>(),
+        };
         let (n, m, o) = (net.n_units(), net.n_inputs(), net.n_outputs());
         let w = flat(&net.w);
-        let w_t = flat(&net.w.t().to_owned());
+        let w_t = transpose_flat(&w, n, n);
         let u = flat(&net.u);
         let w_out = flat(&net.w_out);
-        let w_out_t = flat(&net.w_out.t().to_owned());
+        let w_out_t = transpose_flat(&w_out, o, n);
         let product_stride =
             (sums == WeightSums::Product).then(|| n.next_multiple_of(columns_per_block::<T>()));
         let packed = PackedMatrices {
@@ -486,6 +510,21 @@ struct PackedMatrices<T> {
     u: Vec<T>,
     w_out: Vec<T>,
     w_out_t: Vec<T>,
+}
+
+/// Returns the row-major transpose of the row-major `(rows, cols)` matrix `a`.
+fn transpose_flat<T: Copy>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
+    debug_assert_eq!(a.len(), rows * cols);
+    if rows == 0 || cols == 0 {
+        return Vec::new();
+    }
+    let mut transposed = a.to_vec();
+    for (j, column) in transposed.chunks_exact_mut(rows).enumerate() {
+        for (value, row) in column.iter_mut().zip(a.chunks_exact(cols)) {
+            *value = row[j];
+        }
+    }
+    transposed
 }
 
 /// One chunk's inputs and targets in lane layout, with a mask for padded lanes.
@@ -1214,7 +1253,7 @@ impl ReadoutAdam {
             parameter: parameter.into(),
         };
         for (name, g) in names.iter().zip(&grads) {
-            if g.iter().any(|v| !v.is_finite()) {
+            if !all_finite(ndarray::ArrayView1::from(&g[..])) {
                 return Err(diverged(name));
             }
         }
@@ -1242,8 +1281,14 @@ impl ReadoutAdam {
 
         let c = &self.config;
         let k = i32::try_from(self.step_count + 1).unwrap_or(i32::MAX);
-        let step_size = c.learning_rate / (1.0 - c.beta1.powi(k));
-        let second_correction = 1.0 / (1.0 - c.beta2.powi(k));
+        let coefficients = AdamCoefficients {
+            beta1: c.beta1,
+            beta2: c.beta2,
+            epsilon: c.epsilon,
+            clip,
+            step_size: c.learning_rate / (1.0 - c.beta1.powi(k)),
+            second_correction: 1.0 / (1.0 - c.beta2.powi(k)),
+        };
         let mut updated = net.clone();
         for matrix in [&mut updated.w, &mut updated.u, &mut updated.w_out] {
             if !matrix.is_standard_layout() {
@@ -1271,16 +1316,9 @@ impl ReadoutAdam {
             .zip(m.iter_mut())
             .zip(v.iter_mut())
         {
-            for (((p, &g), m), v) in p.iter_mut().zip(g.iter()).zip(m).zip(v) {
-                let g = g.to_f64() * clip;
-                *m = c.beta1 * *m + (1.0 - c.beta1) * g;
-                *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
-                let value =
-                    p.to_f64() - step_size * *m / ((*v * second_correction).sqrt() + c.epsilon);
-                *p = T::from_f64(value);
-                if !p.is_finite() {
-                    return Err(diverged(name));
-                }
+            adam_update(coefficients, p, g, m, v);
+            if !all_finite(ndarray::ArrayView1::from(&p[..])) {
+                return Err(diverged(name));
             }
         }
         *net = updated;
@@ -1288,6 +1326,63 @@ impl ReadoutAdam {
         self.v = v;
         self.step_count += 1;
         Ok(())
+    }
+}
+
+/// The numbers of one Adam step.
+#[derive(Clone, Copy)]
+struct AdamCoefficients {
+    beta1: f64,
+    beta2: f64,
+    epsilon: f64,
+    /// Factor of the gradient from the norm clipping.
+    clip: f64,
+    /// Learning rate over the first moment's bias correction.
+    step_size: f64,
+    /// One over the second moment's bias correction.
+    second_correction: f64,
+}
+
+/// Updates the moments `m` and `v` and the parameters `p` with the gradient `g`, in
+/// 512-bit registers where the CPU has them. Every entry takes the same operations in the
+/// same order either way, so the bits do not depend on the CPU.
+fn adam_update<T: Real>(c: AdamCoefficients, p: &mut [T], g: &[T], m: &mut [f64], v: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::lanes::has_avx512f() {
+        // SAFETY: the CPU reports avx512f.
+        return unsafe { adam_update_avx512(c, p, g, m, v) };
+    }
+    adam_update_with(c, p, g, m, v);
+}
+
+/// [`adam_update`] compiled for AVX-512F. The square root and the division of each entry
+/// dominate, and one register takes eight of them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn adam_update_avx512<T: Real>(
+    c: AdamCoefficients,
+    p: &mut [T],
+    g: &[T],
+    m: &mut [f64],
+    v: &mut [f64],
+) {
+    adam_update_with(c, p, g, m, v);
+}
+
+#[inline(always)]
+fn adam_update_with<T: Real>(
+    c: AdamCoefficients,
+    p: &mut [T],
+    g: &[T],
+    m: &mut [f64],
+    v: &mut [f64],
+) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+        let g = g.to_f64() * c.clip;
+        *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+        *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+        let value = p.to_f64() - c.step_size * *m / ((*v * c.second_correction).sqrt() + c.epsilon);
+        *p = T::from_f64(value);
     }
 }
 
@@ -1492,5 +1587,47 @@ mod tests {
     fn paired_chunks_match_single_bits() {
         paired_gives_single_bits::<f32>();
         paired_gives_single_bits::<f64>();
+    }
+
+    #[test]
+    fn transpose_flat_small_matrix() {
+        // (2, 3) row-major [[1, 2, 3], [4, 5, 6]] becomes (3, 2) [[1, 4], [2, 5], [3, 6]].
+        let a = [1, 2, 3, 4, 5, 6];
+        assert_eq!(transpose_flat(&a, 2, 3), vec![1, 4, 2, 5, 3, 6]);
+        assert_eq!(transpose_flat(&a, 1, 6), a.to_vec());
+        assert!(transpose_flat::<i32>(&[], 0, 4).is_empty());
+    }
+
+    #[test]
+    fn adam_update_bits_do_not_depend_on_cpu() {
+        let c = AdamCoefficients {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            clip: 0.37,
+            step_size: 0.01 / (1.0 - 0.9f64.powi(3)),
+            second_correction: 1.0 / (1.0 - 0.999f64.powi(3)),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // 37 entries leave a remainder after whole 512-bit registers of f32 and f64.
+        let g: Vec<f32> = (0..37).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let p: Vec<f32> = (0..37).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let m: Vec<f64> = (0..37).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let v: Vec<f64> = (0..37).map(|_| rng.random_range(0.0..0.01)).collect();
+        let (mut p_plain, mut m_plain, mut v_plain) = (p.clone(), m.clone(), v.clone());
+        adam_update_with(c, &mut p_plain, &g, &mut m_plain, &mut v_plain);
+        let (mut p_fast, mut m_fast, mut v_fast) = (p.clone(), m.clone(), v.clone());
+        adam_update(c, &mut p_fast, &g, &mut m_fast, &mut v_fast);
+        assert_eq!(p_fast, p_plain);
+        assert_eq!(m_fast, m_plain);
+        assert_eq!(v_fast, v_plain);
+        // The first entry by hand, in the same order of operations.
+        let g0 = f64::from(g[0]) * c.clip;
+        let m0 = 0.9 * m[0] + (1.0 - 0.9) * g0;
+        let v0 = 0.999 * v[0] + (1.0 - 0.999) * g0 * g0;
+        let p0 = f64::from(p[0]) - c.step_size * m0 / ((v0 * c.second_correction).sqrt() + 1e-8);
+        assert_eq!(m_fast[0], m0);
+        assert_eq!(v_fast[0], v0);
+        assert_eq!(p_fast[0], p0 as f32);
     }
 }

@@ -204,6 +204,35 @@ fn non_finite_gradient_leaves_weights() {
 }
 
 #[test]
+fn overflowing_update_is_divergence() {
+    // The first Adam step moves each parameter by about the learning rate (the bias-corrected
+    // m / sqrt(v) is +-1), so a rate of 1e39 takes every `f32` weight past f32::MAX (3.4e38)
+    // although the gradient is finite.
+    let mut net = network(10, 4).to_precision::<f32>();
+    let (inputs, targets) = random_batch(11, 10, 3);
+    let (inputs, targets) = (inputs.mapv(|x| x as f32), targets.mapv(|x| x as f32));
+    let (_, gradient) = net
+        .loss_and_gradient(inputs.view(), targets.view())
+        .unwrap();
+    let config = AdamConfig {
+        learning_rate: 1e39,
+        ..AdamConfig::default()
+    };
+    let mut adam = ReadoutAdam::new(config, &net).unwrap();
+    let before = net.clone();
+    let err = adam.step(&mut net, &gradient).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Diverged {
+            iteration: 0,
+            parameter: "w".into()
+        }
+    );
+    assert_eq!(net, before);
+    assert_eq!(adam.step_count(), 0);
+}
+
+#[test]
 fn overflowing_loss_is_an_error() {
     // Targets of 1e200 are finite, but each squared residual, about 1e400, overflows f64.
     let net = network(13, 3);
