@@ -274,7 +274,8 @@ impl Adam {
 }
 
 /// Constants of one Adam update.
-struct Update {
+#[derive(Clone, Copy)]
+pub(crate) struct Update {
     beta1: f64,
     beta2: f64,
     epsilon: f64,
@@ -286,7 +287,9 @@ struct Update {
 }
 
 impl Update {
-    fn new(config: &AdamConfig, step_count: usize, clip: f64) -> Update {
+    /// Returns the constants of step `step_count` (counted from 1), with the gradient scaled
+    /// by `clip`.
+    pub(crate) fn new(config: &AdamConfig, step_count: usize, clip: f64) -> Update {
         let k = i32::try_from(step_count).unwrap_or(i32::MAX);
         Update {
             beta1: config.beta1,
@@ -298,8 +301,8 @@ impl Update {
         }
     }
 
-    #[inline]
-    fn apply_one(&self, p: &mut f64, m: &mut f64, v: &mut f64, g: f64) {
+    #[inline(always)]
+    pub(crate) fn apply_one(&self, p: &mut f64, m: &mut f64, v: &mut f64, g: f64) {
         let g = g * self.clip;
         *m = self.beta1 * *m + (1.0 - self.beta1) * g;
         *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;

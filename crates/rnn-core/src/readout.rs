@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::adam::Update;
 use crate::aligned::AlignedVec;
 use crate::error::format_shape;
 use crate::lanes::{
@@ -1279,16 +1280,7 @@ impl ReadoutAdam {
             1.0
         };
 
-        let c = &self.config;
-        let k = i32::try_from(self.step_count + 1).unwrap_or(i32::MAX);
-        let coefficients = AdamCoefficients {
-            beta1: c.beta1,
-            beta2: c.beta2,
-            epsilon: c.epsilon,
-            clip,
-            step_size: c.learning_rate / (1.0 - c.beta1.powi(k)),
-            second_correction: 1.0 / (1.0 - c.beta2.powi(k)),
-        };
+        let update = Update::new(&self.config, self.step_count + 1, clip);
         let mut updated = net.clone();
         for matrix in [&mut updated.w, &mut updated.u, &mut updated.w_out] {
             if !matrix.is_standard_layout() {
@@ -1316,7 +1308,7 @@ impl ReadoutAdam {
             .zip(m.iter_mut())
             .zip(v.iter_mut())
         {
-            adam_update(coefficients, p, g, m, v);
+            adam_update(update, p, g, m, v);
             if !all_finite(ndarray::ArrayView1::from(&p[..])) {
                 return Err(diverged(name));
             }
@@ -1329,24 +1321,10 @@ impl ReadoutAdam {
     }
 }
 
-/// The numbers of one Adam step.
-#[derive(Clone, Copy)]
-struct AdamCoefficients {
-    beta1: f64,
-    beta2: f64,
-    epsilon: f64,
-    /// Factor of the gradient from the norm clipping.
-    clip: f64,
-    /// Learning rate over the first moment's bias correction.
-    step_size: f64,
-    /// One over the second moment's bias correction.
-    second_correction: f64,
-}
-
 /// Updates the moments `m` and `v` and the parameters `p` with the gradient `g`, in
 /// 512-bit registers where the CPU has them. Every entry takes the same operations in the
 /// same order either way, so the bits do not depend on the CPU.
-fn adam_update<T: Real>(c: AdamCoefficients, p: &mut [T], g: &[T], m: &mut [f64], v: &mut [f64]) {
+fn adam_update<T: Real>(c: Update, p: &mut [T], g: &[T], m: &mut [f64], v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if crate::lanes::has_avx512f() {
         // SAFETY: the CPU reports avx512f.
@@ -1360,7 +1338,7 @@ fn adam_update<T: Real>(c: AdamCoefficients, p: &mut [T], g: &[T], m: &mut [f64]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn adam_update_avx512<T: Real>(
-    c: AdamCoefficients,
+    c: Update,
     p: &mut [T],
     g: &[T],
     m: &mut [f64],
@@ -1370,18 +1348,10 @@ unsafe fn adam_update_avx512<T: Real>(
 }
 
 #[inline(always)]
-fn adam_update_with<T: Real>(
-    c: AdamCoefficients,
-    p: &mut [T],
-    g: &[T],
-    m: &mut [f64],
-    v: &mut [f64],
-) {
+fn adam_update_with<T: Real>(c: Update, p: &mut [T], g: &[T], m: &mut [f64], v: &mut [f64]) {
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-        let g = g.to_f64() * c.clip;
-        *m = c.beta1 * *m + (1.0 - c.beta1) * g;
-        *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
-        let value = p.to_f64() - c.step_size * *m / ((*v * c.second_correction).sqrt() + c.epsilon);
+        let mut value = p.to_f64();
+        c.apply_one(&mut value, m, v, g.to_f64());
         *p = T::from_f64(value);
     }
 }
@@ -1600,14 +1570,14 @@ mod tests {
 
     #[test]
     fn adam_update_bits_do_not_depend_on_cpu() {
-        let c = AdamCoefficients {
+        let config = AdamConfig {
+            learning_rate: 0.01,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
-            clip: 0.37,
-            step_size: 0.01 / (1.0 - 0.9f64.powi(3)),
-            second_correction: 1.0 / (1.0 - 0.999f64.powi(3)),
+            clip_norm: 1.0,
         };
+        let c = Update::new(&config, 3, 0.37);
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         // 37 entries leave a remainder after whole 512-bit registers of f32 and f64.
         let g: Vec<f32> = (0..37).map(|_| rng.random_range(-2.0..2.0)).collect();
@@ -1622,10 +1592,12 @@ mod tests {
         assert_eq!(m_fast, m_plain);
         assert_eq!(v_fast, v_plain);
         // The first entry by hand, in the same order of operations.
-        let g0 = f64::from(g[0]) * c.clip;
+        let g0 = f64::from(g[0]) * 0.37;
         let m0 = 0.9 * m[0] + (1.0 - 0.9) * g0;
         let v0 = 0.999 * v[0] + (1.0 - 0.999) * g0 * g0;
-        let p0 = f64::from(p[0]) - c.step_size * m0 / ((v0 * c.second_correction).sqrt() + 1e-8);
+        let step_size = 0.01 / (1.0 - 0.9f64.powi(3));
+        let second_correction = 1.0 / (1.0 - 0.999f64.powi(3));
+        let p0 = f64::from(p[0]) - step_size * m0 / ((v0 * second_correction).sqrt() + 1e-8);
         assert_eq!(m_fast[0], m0);
         assert_eq!(v_fast[0], v0);
         assert_eq!(p_fast[0], p0 as f32);
