@@ -90,11 +90,12 @@ fn conversion_agrees_with_continuous_net() {
     // convert to the same spiking network.
     let converted = convert(&phi_net, &params, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
     let trials = run_trials(&converted, inputs.view(), 8, N_TRIALS, 0).unwrap();
-    let spiking = mean_readout(&trials);
+    let spiking = mean_readout(&trials).unwrap();
     assert_eq!(spiking.dim(), phi_trace.dim());
 
-    let phi_agreement = compare_runs(&[phi_trace.view()], &[spiking.view()], BIN_STEPS);
-    let logistic_agreement = compare_runs(&[logistic_trace.view()], &[spiking.view()], BIN_STEPS);
+    let phi_agreement = compare_runs(&[phi_trace.view()], &[spiking.view()], BIN_STEPS).unwrap();
+    let logistic_agreement =
+        compare_runs(&[logistic_trace.view()], &[spiking.view()], BIN_STEPS).unwrap();
     let (phi_r, phi_nrmse) = medians(&phi_agreement);
     let (logistic_r, logistic_nrmse) = medians(&logistic_agreement);
     eprintln!("Phi: median r {phi_r:.3}, median NRMSE {phi_nrmse:.3}; {phi_agreement:?}");

@@ -645,8 +645,8 @@ mod validation_tests {
             "delay_ms": |c: &mut MemoryConfig, v| c.task.delay_ms = v => [0.0, -5.0];
             "test_delay_ms": |c: &mut MemoryConfig, v| c.task.test_delay_ms = v => [0.0, NAN];
             "error_mask_after_cue_onset_ms": |c: &mut MemoryConfig, v| c.task.error_mask_after_cue_onset_ms = v => [-1.0, 1e9];
-            "cue_min": |c: &mut MemoryConfig, v| c.task.cue_min = v => [NAN];
-            "cue_max": |c: &mut MemoryConfig, v| c.task.cue_max = v => [0.1, INF];
+            "cue_min": |c: &mut MemoryConfig, v| c.task.cue_min = v => [NAN, 0.3];
+            "cue_max": |c: &mut MemoryConfig, v| c.task.cue_max = v => [0.1, 0.9, INF];
             "curriculum_start_delay_ms": |c: &mut MemoryConfig, v| c.task.curriculum_start_delay_ms = v => [0.0];
             "curriculum_ramp_fraction": |c: &mut MemoryConfig, v| c.task.curriculum_ramp_fraction = v => [0.0, 1.5];
             "early_delay_start_ms": |c: &mut MemoryConfig, v| c.task.early_delay_start_ms = v => [-1.0, NAN];
@@ -658,7 +658,7 @@ mod validation_tests {
             "distractor_probability": |c: &mut MemoryConfig, v| c.task.distractor_probability = v => [-0.1, 1.5, NAN];
             "distractor_hold_min_ms": |c: &mut MemoryConfig, v| c.task.distractor_hold_min_ms = v => [0.0, 0.5];
             "distractor_hold_max_ms": |c: &mut MemoryConfig, v| c.task.distractor_hold_max_ms = v => [100.0, INF];
-            "conversion.dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [5.0, 0.3, 0.001, 1e-5];
+            "conversion.dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [5.0, 0.3, 0.001];
             "synaptic delay": |c: &mut MemoryConfig, v| c.conversion.delay_ms = v => [1e6];
             "conversion.n_neurons": |c: &mut MemoryConfig, v| c.conversion.n_neurons = v => [1_000_000_000];
             "n_trials": |c: &mut MemoryConfig, v| c.n_trials = v => [1_000_000_000];
@@ -716,7 +716,7 @@ mod validation_tests {
             "g": |c: &mut MemoryConfig, v| c.conversion.g = v => [0.0, NAN];
             "mu_0": |c: &mut MemoryConfig, v| c.conversion.mu_0 = v => [NAN];
             "f_max_hz": |c: &mut MemoryConfig, v| c.conversion.f_max_hz = v => [0.0];
-            "dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [0.0, -0.1];
+            "dt_ms": |c: &mut MemoryConfig, v| c.conversion.dt_ms = v => [0.0, -0.1, 1e-5];
             "tau_m_ms": |c: &mut MemoryConfig, v| c.conversion.neuron.tau_m_ms = v => [0.0, NAN];
             "t_ref_ms": |c: &mut MemoryConfig, v| c.conversion.neuron.t_ref_ms = v => [-1.0];
             "sigma_v": |c: &mut MemoryConfig, v| c.conversion.neuron.sigma_v = v => [-1.0];

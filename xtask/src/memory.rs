@@ -279,6 +279,18 @@ impl MemoryConfig {
             .validate("calibration_perturbation")?;
         self.calibration_selection.validate()?;
         self.calibration_homotopy.validate()?;
+        let test_cues = tasks_memory::test_cue_values();
+        if test_cues
+            .iter()
+            .any(|cue| !(self.task.cue_min..=self.task.cue_max).contains(cue))
+        {
+            anyhow::bail!(
+                "invalid cue range [task.cue_min, task.cue_max] = [{}, {}]: it must contain the \
+                 test cue values {test_cues:?}, which the evaluation runs",
+                self.task.cue_min,
+                self.task.cue_max
+            );
+        }
         for &cue in &self.calibration_selection.cues {
             if !(self.task.cue_min..=self.task.cue_max).contains(&cue) {
                 anyhow::bail!(

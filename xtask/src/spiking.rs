@@ -172,8 +172,8 @@ pub fn simulate_conditions(
             n_trials,
             1,
         )?;
-        mean_readouts.push(mean_readout(&trials));
-        mean_psths.push(mean_psth_hz(&trials));
+        mean_readouts.push(mean_readout(&trials)?);
+        mean_psths.push(mean_psth_hz(&trials)?);
         if let Some(spikes) = &trials[0].spikes {
             cvs.extend(isi_cvs(spikes, converted.network.n_neurons(), cv_windows));
             artifact::save(
@@ -190,7 +190,7 @@ pub fn simulate_conditions(
     let bin_steps = (10.0 / converted.rnn.config.dt_ms).round().max(1.0) as usize;
     let continuous_views: Vec<_> = continuous.iter().map(|t| t.view()).collect();
     let spiking_views: Vec<_> = mean_readouts.iter().map(|t| t.view()).collect();
-    let agreement = compare_runs(&continuous_views, &spiking_views, bin_steps);
+    let agreement = compare_runs(&continuous_views, &spiking_views, bin_steps)?;
     let median_r = median_defined(agreement.iter().map(|a| a.pearson_r));
     let median_nrmse = median_defined(agreement.iter().map(|a| a.nrmse));
     let max_rate_hz = mean_psths

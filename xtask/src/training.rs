@@ -226,7 +226,8 @@ pub fn train_with_checkpoints<B: Into<Minibatch>>(
     sample_batch: &mut dyn FnMut(usize) -> Result<B>,
 ) -> Result<TrainingOutcome> {
     let record = network_path.with_extension("training.json");
-    let fingerprint = training_fingerprint(rnn, settings, task)?;
+    let inputs = fingerprint_inputs(rnn, settings, task);
+    let fingerprint = fingerprint_of(&inputs)?;
     if REUSE_TRAINED.load(Ordering::Relaxed) && network_path.exists() {
         if !record.exists() {
             warn!(
@@ -238,13 +239,14 @@ pub fn train_with_checkpoints<B: Into<Minibatch>>(
             *rnn = load_reused(network_path, rnn)?;
             let text = std::fs::read_to_string(&record)
                 .with_context(|| format!("failed to read {}", record.display()))?;
-            let outcome: TrainingOutcome = serde_json::from_str(&text)
+            let (outcome, stored_inputs) = parse_record(&text)
                 .with_context(|| format!("invalid training record {}", record.display()))?;
             if outcome.fingerprint.as_deref() != Some(fingerprint.as_str()) {
+                let differing = differing_settings(&outcome, stored_inputs.as_ref(), &inputs)?;
                 bail!(
-                    "cannot reuse {}: it was trained with other task or training settings (or \
-                     its record {} comes from another network); rerun without --reuse-trained \
-                     or with the configuration that trained it",
+                    "cannot reuse {}: it was trained with other task or training settings \
+                     (differing: {differing}), or its record {} comes from another network; \
+                     rerun without --reuse-trained or with the configuration that trained it",
                     network_path.display(),
                     record.display()
                 );
@@ -265,29 +267,109 @@ pub fn train_with_checkpoints<B: Into<Minibatch>>(
         &stop_requested,
     )?;
     outcome.fingerprint = Some(fingerprint);
-    artifact::write_atomic(&record, serde_json::to_string(&outcome)?.as_bytes())?;
+    let mut stored = serde_json::to_value(&outcome)?;
+    stored[FINGERPRINT_INPUTS] = inputs;
+    artifact::write_atomic(&record, serde_json::to_string(&stored)?.as_bytes())?;
     Ok(outcome)
 }
 
-/// Returns the SHA-256 (hex) of the task, the settings (without the checkpoint interval, which
-/// does not change the result) and the configuration of the network before training.
-fn training_fingerprint(
+/// Key of a training record that stores what the fingerprint was computed from, so that a
+/// rejected reuse can name the settings that differ. Records written before it lack the key.
+const FINGERPRINT_INPUTS: &str = "fingerprint_inputs";
+
+/// Returns the outcome stored in a training record and the fingerprint inputs, if stored.
+fn parse_record(text: &str) -> Result<(TrainingOutcome, Option<serde_json::Value>)> {
+    let mut stored: serde_json::Value = serde_json::from_str(text)?;
+    let inputs = stored
+        .as_object_mut()
+        .and_then(|record| record.remove(FINGERPRINT_INPUTS));
+    Ok((serde_json::from_value(stored)?, inputs))
+}
+
+/// Returns the task, the settings (without the checkpoint interval, which does not change the
+/// result), the configuration of the network before training and the run seed.
+fn fingerprint_inputs(
     rnn: &Rnn,
     settings: &TrainingSettings,
     task: &serde_json::Value,
-) -> Result<String> {
+) -> serde_json::Value {
     let settings = TrainingSettings {
         checkpoint_every: 0,
         ..settings.clone()
     };
-    let text = serde_json::to_string(&serde_json::json!({
+    serde_json::json!({
         "task": task,
         "settings": settings,
         "network": rnn.config,
         "seed": artifact::run_seed(),
-    }))?;
+    })
+}
+
+/// Returns the SHA-256 (hex) of the fingerprint inputs.
+fn fingerprint_of(inputs: &serde_json::Value) -> Result<String> {
+    let text = serde_json::to_string(inputs)?;
     let digest = sha2::Sha256::digest(text.as_bytes());
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Names the settings whose values differ between a record and this run, for the message of
+/// a rejected reuse.
+///
+/// A record without stored inputs is from an earlier version. For it only a staged
+/// calibration against a record of a one-stage run is recognised, by the fingerprint of this
+/// run's inputs without `homotopy`.
+fn differing_settings(
+    outcome: &TrainingOutcome,
+    stored: Option<&serde_json::Value>,
+    current: &serde_json::Value,
+) -> Result<String> {
+    let Some(stored) = stored else {
+        let mut one_stage = current.clone();
+        let removed = one_stage["task"]
+            .as_object_mut()
+            .and_then(|task| task.remove("homotopy"));
+        if removed.is_some()
+            && outcome.fingerprint.as_deref() == Some(fingerprint_of(&one_stage)?.as_str())
+        {
+            return Ok(
+                "calibration_homotopy, because the record is of a one-stage \
+                       calibration"
+                    .to_string(),
+            );
+        }
+        return Ok("unknown, because the record is from an earlier version".to_string());
+    };
+    let mut names = Vec::new();
+    for key in ["task", "settings", "network", "seed"] {
+        let (old, new) = (&stored[key], &current[key]);
+        if old == new {
+            continue;
+        }
+        match (key, old.as_object(), new.as_object()) {
+            ("task", Some(old), Some(new)) => {
+                let mut parts: Vec<&String> = old.keys().chain(new.keys()).collect();
+                parts.sort();
+                parts.dedup();
+                for part in parts {
+                    if old.get(part) != new.get(part) {
+                        names.push(match part.as_str() {
+                            "homotopy" => "calibration_homotopy".to_string(),
+                            other => format!("task description `{other}`"),
+                        });
+                    }
+                }
+            }
+            ("task", _, _) => names.push("task description".to_string()),
+            ("settings", _, _) => names.push("training or calibration settings".to_string()),
+            ("network", _, _) => names.push("initial network configuration".to_string()),
+            _ => names.push("--seed".to_string()),
+        }
+    }
+    if names.is_empty() {
+        // Equal inputs give equal fingerprints, so the record was edited.
+        return Ok("none of the stored settings".to_string());
+    }
+    Ok(names.join(", "))
 }
 
 /// Loads a trained network for `--reuse-trained` and checks that this run could have

@@ -42,6 +42,10 @@ fn reuse_requires_matching_fingerprint() {
         message.contains("other task or training settings"),
         "{message}"
     );
+    assert!(
+        message.contains("differing: training or calibration settings)"),
+        "{message}"
+    );
     let other_task = json!({ "level": 0.4 });
     let other = train_with_checkpoints(
         &mut net(),
@@ -51,7 +55,45 @@ fn reuse_requires_matching_fingerprint() {
         &other_task,
         &mut sample,
     );
-    assert!(other.is_err());
+    let message = format!("{:#}", other.unwrap_err());
+    assert!(
+        message.contains("differing: task description `level`)"),
+        "{message}"
+    );
+
+    // A staged calibration against a one-stage record names calibration_homotopy, also when
+    // the record lacks the stored inputs, as records of earlier versions do.
+    let staged_task = json!({ "level": 0.3, "homotopy": { "stages": 4, "stage_iterations": 5 } });
+    let staged = |sample: &mut dyn FnMut(usize) -> anyhow::Result<Vec<rnn_core::Trial>>| {
+        let result =
+            train_with_checkpoints(&mut net(), &settings(4), "a", &path, &staged_task, sample);
+        format!("{:#}", result.unwrap_err())
+    };
+    let message = staged(&mut sample);
+    assert!(
+        message.contains("differing: calibration_homotopy)"),
+        "{message}"
+    );
+    let record = path.with_extension("training.json");
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert!(stored
+        .as_object_mut()
+        .unwrap()
+        .remove("fingerprint_inputs")
+        .is_some());
+    std::fs::write(&record, stored.to_string()).unwrap();
+    let message = staged(&mut sample);
+    assert!(
+        message.contains("differing: calibration_homotopy, because the record is of a one-stage"),
+        "{message}"
+    );
+    let message = format!(
+        "{:#}",
+        train_with_checkpoints(&mut net(), &settings(5), "a", &path, &task, &mut sample)
+            .unwrap_err()
+    );
+    assert!(message.contains("from an earlier version"), "{message}");
 
     // Another run seed: rejected with the seeds named.
     artifact::set_run_seed(2);

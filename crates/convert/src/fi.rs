@@ -150,7 +150,7 @@ pub fn measure_fi_curve(
             let chunk_seed = stream_seed(seed, *chunk_idx as u64);
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(chunk_seed);
             let network = Network::build(params, &mut rng)?;
-            let mut sim = Simulation::new(&network, stream_seed(chunk_seed, 1));
+            let mut sim = Simulation::try_new(&network, stream_seed(chunk_seed, 1))?;
             sim.set_potentials_uniform(&mut rng);
             sim.run(warmup_steps);
 

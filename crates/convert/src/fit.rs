@@ -225,7 +225,7 @@ pub fn fit_logistic(
         }
         mean_squared(p[0], p[1], best_f_max(p[0], p[1]))
     };
-    let minimum = nelder_mead(&mut objective, &[g0, mu00], &[0.05, 0.1], 1e-12, 400);
+    let minimum = nelder_mead(&mut objective, &[g0, mu00], &[0.05, 0.1], 1e-12, 400)?;
     let (g, mu_0) = (minimum.point[0], minimum.point[1]);
     let f_max_hz = best_f_max(g, mu_0);
     debug!(

@@ -53,6 +53,12 @@ pub enum Error {
     /// Arrays or networks do not fit together.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// An input that needs values has none.
+    #[error("{name} are empty: pass at least one value")]
+    EmptyInput {
+        /// Description of the empty input.
+        name: &'static str,
+    },
     /// The spiking simulator rejected the network.
     #[error(transparent)]
     Simulator(#[from] iaf_sim::Error),

@@ -3,6 +3,8 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
+
 /// Agreement of one unit's trial-averaged spiking rate with its continuous activity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnitAgreement {
@@ -14,13 +16,18 @@ pub struct UnitAgreement {
     pub rms_error: f64,
 }
 
-/// Pearson correlation of two equally long series, or `None` when either has zero variance
-/// or contains a NaN or infinite value (the correlation is then undefined, not a number).
+/// Pearson correlation of two equally long series, or `None` when they are empty, either
+/// has zero variance or either contains a NaN or infinite value (the correlation is then
+/// undefined, not a number).
 ///
-/// # Panics
-/// Panics when the lengths differ.
-pub fn pearson_r(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Option<f64> {
-    assert_eq!(a.len(), b.len(), "pearson_r needs equally long series");
+/// # Errors
+/// [`Error::Shape`] when the lengths differ.
+pub fn pearson_r(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Result<Option<f64>, Error> {
+    check_same_length(a.len(), b.len())?;
+    Ok(finite_pearson_r(a, b))
+}
+
+fn finite_pearson_r(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Option<f64> {
     let n = a.len() as f64;
     if a.is_empty() || a.iter().chain(b.iter()).any(|v| !v.is_finite()) {
         return None;
@@ -50,17 +57,44 @@ pub fn pearson_r(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Option<f64> {
     Some(cov / (var_a.sqrt() * var_b.sqrt()))
 }
 
+fn check_same_length(reference: usize, estimate: usize) -> Result<(), Error> {
+    if reference != estimate {
+        return Err(Error::Shape(format!(
+            "the reference trace has {reference} values but the estimate has {estimate}; pass \
+             equally long traces"
+        )));
+    }
+    Ok(())
+}
+
 /// Agreement of `estimate` with `reference` (the continuous trace).
 ///
-/// # Panics
-/// Panics when the lengths differ.
-pub fn unit_agreement(reference: ArrayView1<f64>, estimate: ArrayView1<f64>) -> UnitAgreement {
-    assert_eq!(
-        reference.len(),
-        estimate.len(),
-        "traces must be equally long"
-    );
-    let n = reference.len().max(1) as f64;
+/// For a constant reference `nrmse` is `None`, and `pearson_r` is `None` when either trace is
+/// constant; `rms_error` is >= 0 and never NaN.
+///
+/// # Errors
+/// [`Error::Shape`] when the lengths differ, [`Error::EmptyInput`] for empty traces and
+/// [`Error::InvalidParameter`] for a NaN or infinite value.
+pub fn unit_agreement(
+    reference: ArrayView1<f64>,
+    estimate: ArrayView1<f64>,
+) -> Result<UnitAgreement, Error> {
+    check_same_length(reference.len(), estimate.len())?;
+    if reference.is_empty() {
+        return Err(Error::EmptyInput {
+            name: "the reference and estimate traces",
+        });
+    }
+    for (name, trace) in [("reference", reference), ("estimate", estimate)] {
+        if let Some(&value) = trace.iter().find(|v| !v.is_finite()) {
+            return Err(Error::InvalidParameter {
+                name,
+                value,
+                expected: "finite values in every trace (check the simulation for divergence)",
+            });
+        }
+    }
+    let n = reference.len() as f64;
     let rms_error = (reference
         .iter()
         .zip(estimate.iter())
@@ -72,11 +106,11 @@ pub fn unit_agreement(reference: ArrayView1<f64>, estimate: ArrayView1<f64>) -> 
     let min = reference.iter().cloned().fold(f64::INFINITY, f64::min);
     let range = max - min;
     let nrmse = (range > 1e-12 * max.abs().max(1.0)).then(|| rms_error / range);
-    UnitAgreement {
-        pearson_r: pearson_r(reference, estimate),
+    Ok(UnitAgreement {
+        pearson_r: finite_pearson_r(reference, estimate),
         nrmse,
         rms_error,
-    }
+    })
 }
 
 /// Averages consecutive rows in bins of `bin_steps` rows; a last partial bin is dropped.
@@ -119,27 +153,42 @@ pub fn median_defined(values: impl IntoIterator<Item = Option<f64>>) -> Option<f
 /// continuous steps after dropping row 0. Several trials (for example one per cue value)
 /// are compared as one concatenated series per unit.
 ///
-/// # Panics
-/// Panics when the lists differ in length or the arrays in shape.
+/// # Errors
+/// [`Error::Shape`] when the lists differ in length or the arrays in shape,
+/// [`Error::InvalidParameter`] for `bin_steps` = 0 or longer than every run (no complete bin),
+/// and the errors of [`unit_agreement`] for non-finite values.
 pub fn compare_runs(
     continuous: &[ArrayView2<f64>],
     spiking: &[ArrayView2<f64>],
     bin_steps: usize,
-) -> Vec<UnitAgreement> {
-    assert_eq!(
-        continuous.len(),
-        spiking.len(),
-        "one spiking run per continuous run"
-    );
+) -> Result<Vec<UnitAgreement>, Error> {
+    if continuous.len() != spiking.len() {
+        return Err(Error::Shape(format!(
+            "{} continuous runs but {} spiking runs; pass one spiking run per continuous run",
+            continuous.len(),
+            spiking.len()
+        )));
+    }
     let n_units = continuous.first().map_or(0, |c| c.ncols());
+    let n_steps = continuous.iter().map(|c| c.nrows().saturating_sub(1)).max();
+    if bin_steps == 0 || n_steps.is_some_and(|n| n < bin_steps) {
+        return Err(Error::InvalidParameter {
+            name: "bin_steps",
+            value: bin_steps as f64,
+            expected: "at least 1 and at most the number of steps of the longest run",
+        });
+    }
     let mut reference: Vec<Vec<f64>> = vec![Vec::new(); n_units];
     let mut estimate: Vec<Vec<f64>> = vec![Vec::new(); n_units];
-    for (c, s) in continuous.iter().zip(spiking) {
-        assert_eq!(
-            c.dim(),
-            s.dim(),
-            "continuous and spiking runs differ in shape"
-        );
+    for (index, (c, s)) in continuous.iter().zip(spiking).enumerate() {
+        if c.dim() != s.dim() || c.ncols() != n_units {
+            return Err(Error::Shape(format!(
+                "continuous run {index} has shape {:?} and spiking run {index} has shape {:?}; \
+                 every run needs shape (n_steps + 1, {n_units})",
+                c.dim(),
+                s.dim()
+            )));
+        }
         let c_binned = bin_mean(c.slice(ndarray::s![1.., ..]), bin_steps);
         let s_binned = bin_mean(s.slice(ndarray::s![1.., ..]), bin_steps);
         for unit_idx in 0..n_units {
@@ -173,15 +222,15 @@ pub fn filter_inputs(inputs: ArrayView2<f64>, tau_ms: f64, dt_ms: f64) -> Array2
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use ndarray::{array, Array1};
 
     #[test]
     fn pearson_of_linear_map_is_one() {
         let a = array![0.0, 1.0, 2.0, 3.0];
         let b = a.mapv(|x| 3.0 * x - 2.0);
-        let r = pearson_r(a.view(), b.view()).unwrap();
+        let r = pearson_r(a.view(), b.view()).unwrap().unwrap();
         assert!((r - 1.0).abs() < 1e-12, "{r}");
-        let r = pearson_r(a.view(), (-&b).view()).unwrap();
+        let r = pearson_r(a.view(), (-&b).view()).unwrap().unwrap();
         assert!((r + 1.0).abs() < 1e-12, "{r}");
     }
 
@@ -189,7 +238,9 @@ mod tests {
     fn pearson_hand_computed() {
         // a = (1, 2, 3), b = (1, 3, 2): deviations (-1, 0, 1) and (-1, 1, 0), cov 1,
         // variances 2 and 2, so r = 1 / 2.
-        let r = pearson_r(array![1.0, 2.0, 3.0].view(), array![1.0, 3.0, 2.0].view()).unwrap();
+        let r = pearson_r(array![1.0, 2.0, 3.0].view(), array![1.0, 3.0, 2.0].view())
+            .unwrap()
+            .unwrap();
         assert!((r - 0.5).abs() < 1e-12, "{r}");
     }
 
@@ -198,8 +249,8 @@ mod tests {
         let b = array![0.1, 0.2, 0.4];
         for bad in [f64::NAN, f64::INFINITY] {
             let a = array![0.3, bad, 0.5];
-            assert_eq!(pearson_r(a.view(), b.view()), None);
-            assert_eq!(pearson_r(b.view(), a.view()), None);
+            assert_eq!(pearson_r(a.view(), b.view()).unwrap(), None);
+            assert_eq!(pearson_r(b.view(), a.view()).unwrap(), None);
         }
     }
 
@@ -207,8 +258,8 @@ mod tests {
     fn constant_trace_gives_undefined_r() {
         let a = array![0.3, 0.3, 0.3];
         let b = array![0.1, 0.2, 0.4];
-        assert_eq!(pearson_r(a.view(), b.view()), None);
-        let agreement = unit_agreement(a.view(), b.view());
+        assert_eq!(pearson_r(a.view(), b.view()).unwrap(), None);
+        let agreement = unit_agreement(a.view(), b.view()).unwrap();
         assert_eq!(agreement.pearson_r, None);
         assert_eq!(agreement.nrmse, None);
         // RMS of (-0.2, -0.1, 0.1) = sqrt(0.06 / 3).
@@ -216,11 +267,73 @@ mod tests {
     }
 
     #[test]
+    fn empty_traces_are_an_error() {
+        let empty = Array1::<f64>::zeros(0);
+        let err = unit_agreement(empty.view(), empty.view()).unwrap_err();
+        assert!(matches!(err, Error::EmptyInput { .. }), "{err:?}");
+        assert!(err.to_string().contains("at least one value"), "{err}");
+        assert_eq!(pearson_r(empty.view(), empty.view()).unwrap(), None);
+    }
+
+    #[test]
+    fn mismatched_or_non_finite_traces_are_errors() {
+        let a = array![0.1, 0.2, 0.4];
+        let err = unit_agreement(a.view(), array![0.1, 0.2].view()).unwrap_err();
+        assert!(matches!(err, Error::Shape(_)), "{err:?}");
+        assert!(err.to_string().contains("3 values"), "{err}");
+        assert!(pearson_r(a.view(), array![0.1].view()).is_err());
+        let err = unit_agreement(a.view(), array![0.1, f64::NAN, 0.3].view()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    name: "estimate",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn constant_traces_give_zero_error() {
+        // Identical constant traces: r and NRMSE undefined, RMS error exactly +0.
+        let a = array![0.5, 0.5];
+        let agreement = unit_agreement(a.view(), a.view()).unwrap();
+        assert_eq!(agreement.pearson_r, None);
+        assert_eq!(agreement.nrmse, None);
+        assert_eq!(agreement.rms_error.to_bits(), 0.0f64.to_bits());
+    }
+
+    #[test]
+    fn compare_runs_rejects_bad_bins_and_shapes() {
+        let a = array![[0.0], [0.0], [1.0]];
+        let b = array![[0.0, 1.0], [2.0, 1.0], [3.0, 1.0]];
+        for bin_steps in [0, 3] {
+            let err = compare_runs(&[a.view()], &[a.view()], bin_steps).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidParameter {
+                        name: "bin_steps",
+                        ..
+                    }
+                ),
+                "{bin_steps}: {err:?}"
+            );
+        }
+        let err = compare_runs(&[a.view()], &[b.view()], 1).unwrap_err();
+        assert!(matches!(err, Error::Shape(_)), "{err:?}");
+        let err = compare_runs(&[a.view()], &[], 1).unwrap_err();
+        assert!(matches!(err, Error::Shape(_)), "{err:?}");
+    }
+
+    #[test]
     fn nrmse_hand_computed() {
         // reference range 2, errors (0.1, -0.1, 0.1, -0.1): RMS 0.1, NRMSE 0.05.
         let y = array![0.0, 1.0, 2.0, 1.0];
         let e = array![0.1, 0.9, 2.1, 0.9];
-        let agreement = unit_agreement(y.view(), e.view());
+        let agreement = unit_agreement(y.view(), e.view()).unwrap();
         assert!((agreement.nrmse.unwrap() - 0.05).abs() < 1e-12);
     }
 
@@ -254,7 +367,7 @@ mod tests {
     fn compare_runs_concatenates_trials() {
         let a = array![[0.0], [0.0], [1.0]];
         let b = array![[0.0], [2.0], [3.0]];
-        let agreement = compare_runs(&[a.view(), b.view()], &[a.view(), b.view()], 1);
+        let agreement = compare_runs(&[a.view(), b.view()], &[a.view(), b.view()], 1).unwrap();
         assert_eq!(agreement.len(), 1);
         assert!((agreement[0].pearson_r.unwrap() - 1.0).abs() < 1e-12);
         assert_eq!(agreement[0].nrmse, Some(0.0));

@@ -19,7 +19,7 @@
 //! | `connectivity` | fixed in-degree, p = 0.3 | how presynaptic neurons are chosen |
 //! | `g`, `mu_0`, `f_max_hz` | 0.763, 0.994, 95.4 Hz | gain, drive offset and rate scale |
 //! | `neuron` | tau_m 10 ms, t_ref 8 ms, sigma_v 1 | the neuron model |
-//! | `dt_ms` | 0.1 ms | simulation time step |
+//! | `dt_ms` | 0.1 ms | simulation time step, at least [`MIN_DT_MS`] |
 //! | `delay_ms` | 3 ms | synaptic delay |
 //! | `target_delay_ms` | none | per-unit delay of the synapses onto that unit, overriding `delay_ms` |
 //! | `input_mode` | injected currents | how external inputs reach the neurons |
@@ -132,6 +132,10 @@ pub struct Converted {
     pub substeps: usize,
 }
 
+/// Smallest simulation time step (ms). At 1 us a trial of 3 s already takes 3 million steps
+/// per neuron, and a smaller step makes runs effectively endless.
+pub const MIN_DT_MS: f64 = 1e-3;
+
 fn check_probability(p: f64) -> Result<(), Error> {
     if p.is_finite() && p > 0.0 && p <= 1.0 {
         Ok(())
@@ -161,6 +165,14 @@ impl ConversionParams {
         check_positive("g", self.g)?;
         check_positive("f_max_hz", self.f_max_hz)?;
         check_positive("dt_ms", self.dt_ms)?;
+        if self.dt_ms < MIN_DT_MS {
+            return Err(Error::InvalidParameter {
+                name: "dt_ms",
+                value: self.dt_ms,
+                expected: "a time step of at least MIN_DT_MS = 0.001 ms, because smaller steps \
+                           make a run take billions of steps; 0.1 ms is typical",
+            });
+        }
         self.neuron.validate(self.dt_ms, 0)?;
         if !self.mu_0.is_finite() {
             return Err(Error::InvalidParameter {

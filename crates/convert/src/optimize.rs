@@ -1,5 +1,7 @@
 //! Nelder-Mead simplex minimisation for the few-parameter fits of this crate.
 
+use crate::Error;
+
 /// Result of a Nelder-Mead run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Minimum {
@@ -18,16 +20,33 @@ pub struct Minimum {
 /// A non-finite objective value counts as worse than any finite one, so the simplex moves away
 /// from invalid regions.
 ///
-/// # Panics
-/// Panics when `steps` and `start` differ in length.
+/// # Errors
+/// [`Error::Shape`] when `start` is empty or `steps` differs from it in length, and
+/// [`Error::InvalidParameter`] for a NaN or infinite coordinate of `start` or `steps`.
 pub fn nelder_mead(
     objective: &mut dyn FnMut(&[f64]) -> f64,
     start: &[f64],
     steps: &[f64],
     tolerance: f64,
     max_evaluations: usize,
-) -> Minimum {
-    assert_eq!(start.len(), steps.len(), "one step per coordinate");
+) -> Result<Minimum, Error> {
+    if start.is_empty() || start.len() != steps.len() {
+        return Err(Error::Shape(format!(
+            "nelder_mead got {} start coordinates and {} steps; give at least one coordinate \
+             and one step per coordinate",
+            start.len(),
+            steps.len()
+        )));
+    }
+    for (name, values) in [("start", start), ("steps", steps)] {
+        if let Some(&value) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::InvalidParameter {
+                name,
+                value,
+                expected: "finite coordinates",
+            });
+        }
+    }
     let dim = start.len();
     let mut evaluations = 0;
     let mut eval = |x: &[f64], evaluations: &mut usize| {
@@ -111,11 +130,11 @@ pub fn nelder_mead(
     }
     simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (point, value) = simplex.swap_remove(0);
-    Minimum {
+    Ok(Minimum {
         point,
         value,
         evaluations,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -126,7 +145,7 @@ mod tests {
     fn finds_rosenbrock_minimum() {
         // Rosenbrock's function has its only minimum, 0, at (1, 1).
         let mut f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
-        let min = nelder_mead(&mut f, &[-1.2, 1.0], &[0.5, 0.5], 1e-14, 5000);
+        let min = nelder_mead(&mut f, &[-1.2, 1.0], &[0.5, 0.5], 1e-14, 5000).unwrap();
         assert!((min.point[0] - 1.0).abs() < 1e-4, "{:?}", min.point);
         assert!((min.point[1] - 1.0).abs() < 1e-4, "{:?}", min.point);
     }
@@ -135,7 +154,26 @@ mod tests {
     fn avoids_non_finite_region() {
         // sqrt is NaN for x < 0; the minimum of (sqrt(x) - 2)^2 is at x = 4.
         let mut f = |x: &[f64]| (x[0].sqrt() - 2.0).powi(2);
-        let min = nelder_mead(&mut f, &[0.5], &[-1.0], 1e-14, 1000);
+        let min = nelder_mead(&mut f, &[0.5], &[-1.0], 1e-14, 1000).unwrap();
         assert!((min.point[0] - 4.0).abs() < 1e-4, "{:?}", min.point);
+    }
+
+    #[test]
+    fn rejects_bad_start_or_steps() {
+        let mut f = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>();
+        for (start, steps) in [(&[][..], &[][..]), (&[1.0, 2.0][..], &[0.5][..])] {
+            let err = nelder_mead(&mut f, start, steps, 1e-12, 100).unwrap_err();
+            assert!(matches!(err, Error::Shape(_)), "{err:?}");
+        }
+        let err = nelder_mead(&mut f, &[f64::NAN], &[0.5], 1e-12, 100).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "start", .. }),
+            "{err:?}"
+        );
+        let err = nelder_mead(&mut f, &[1.0], &[f64::INFINITY], 1e-12, 100).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "steps", .. }),
+            "{err:?}"
+        );
     }
 }

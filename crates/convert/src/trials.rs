@@ -65,12 +65,12 @@ pub fn run_trial(
 
     // Initial state: synaptic currents at their mean, potentials uniform.
     let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, 0));
-    let mut sim = Simulation::new(&converted.network, stream_seed(seed, 1));
+    let mut sim = Simulation::try_new(&converted.network, stream_seed(seed, 1))?;
     for post in 0..n_units {
         let drive: f64 = (0..n_units)
             .map(|pre| rnn.w[[post, pre]] * rnn.y0[pre])
             .sum();
-        sim.set_synaptic_current(post, params.g * drive);
+        sim.set_synaptic_current(post, params.g * drive)?;
     }
     sim.set_potentials_uniform(&mut rng);
     sim.record_spikes(record_spikes);
@@ -105,7 +105,7 @@ pub fn run_trial(
                             expected: "inputs small enough that g U u is finite",
                         });
                     }
-                    sim.set_injected_current(post, current);
+                    sim.set_injected_current(post, current)?;
                 }
             }
             InputMode::Poisson { .. } => {
@@ -198,26 +198,44 @@ pub fn run_trials(
 
 /// Mean read-out over trials, shape `(n_steps + 1, n_units)`.
 ///
-/// # Panics
-/// Panics when `trials` is empty.
-pub fn mean_readout(trials: &[SpikingTrial]) -> Array2<f64> {
-    assert!(!trials.is_empty(), "mean_readout needs at least one trial");
-    let mut mean = trials[0].readout.clone();
-    for trial in &trials[1..] {
-        mean += &trial.readout;
-    }
-    mean / trials.len() as f64
+/// # Errors
+/// [`Error::EmptyInput`] when `trials` is empty and [`Error::Shape`] when the read-outs differ
+/// in shape.
+pub fn mean_readout(trials: &[SpikingTrial]) -> Result<Array2<f64>, Error> {
+    mean_over_trials(trials, "read-out", |trial| &trial.readout)
 }
 
 /// Mean PSTH over trials (Hz), shape `(n_bins, n_units)`.
 ///
-/// # Panics
-/// Panics when `trials` is empty.
-pub fn mean_psth_hz(trials: &[SpikingTrial]) -> Array2<f64> {
-    assert!(!trials.is_empty(), "mean_psth_hz needs at least one trial");
-    let mut mean = trials[0].psth_hz.clone();
-    for trial in &trials[1..] {
-        mean += &trial.psth_hz;
+/// # Errors
+/// [`Error::EmptyInput`] when `trials` is empty and [`Error::Shape`] when the PSTHs differ in
+/// shape.
+pub fn mean_psth_hz(trials: &[SpikingTrial]) -> Result<Array2<f64>, Error> {
+    mean_over_trials(trials, "PSTH", |trial| &trial.psth_hz)
+}
+
+fn mean_over_trials(
+    trials: &[SpikingTrial],
+    name: &str,
+    field: impl Fn(&SpikingTrial) -> &Array2<f64>,
+) -> Result<Array2<f64>, Error> {
+    let Some(first) = trials.first() else {
+        return Err(Error::EmptyInput {
+            name: "the spiking trials",
+        });
+    };
+    let mut mean = field(first).clone();
+    for (index, trial) in trials.iter().enumerate().skip(1) {
+        let values = field(trial);
+        if values.dim() != mean.dim() {
+            return Err(Error::Shape(format!(
+                "the {name} of trial {index} has shape {:?} but that of trial 0 has {:?}; \
+                 pass trials of one network and one input",
+                values.dim(),
+                mean.dim()
+            )));
+        }
+        mean += values;
     }
-    mean / trials.len() as f64
+    Ok(mean / trials.len() as f64)
 }

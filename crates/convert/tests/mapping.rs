@@ -353,6 +353,24 @@ fn invalid_scalars_named() {
 }
 
 #[test]
+fn tiny_time_step_rejected() {
+    // 1 ms / 1e-9 ms is a whole number of substeps, so only the lower bound rejects it.
+    for dt in [1e-9, 5e-4] {
+        let err = conversion_error(|p| p.dt_ms = dt);
+        assert_invalid(&err, "dt_ms");
+        let message = err.to_string();
+        assert!(message.contains("MIN_DT_MS = 0.001 ms"), "{message}");
+        assert!(message.contains(&dt.to_string()), "{message}");
+    }
+    let params = ConversionParams {
+        dt_ms: convert::network::MIN_DT_MS,
+        ..small_params()
+    };
+    let converted = convert_seeded(&three_unit_rnn(), &params).unwrap();
+    assert_eq!(converted.substeps, 1000);
+}
+
+#[test]
 fn invalid_delay_named() {
     for delay in [-1.0, f64::NAN, f64::INFINITY] {
         let err = conversion_error(|p| p.delay_ms = delay);

@@ -79,6 +79,23 @@ fn partial_bin_dropped_from_psth() {
 }
 
 #[test]
+fn trial_means_reject_empty_and_mixed_shapes() {
+    let err = mean_readout(&[]).unwrap_err();
+    assert!(matches!(err, Error::EmptyInput { .. }), "{err:?}");
+    assert!(convert::trials::mean_psth_hz(&[]).is_err());
+
+    let converted = two_unit(20, InputMode::Injected);
+    let short = run_trial(&converted, step_input(50, 0.5).view(), 1, false).unwrap();
+    let long = run_trial(&converted, step_input(60, 0.5).view(), 2, false).unwrap();
+    let err = mean_readout(&[short.clone(), long]).unwrap_err();
+    assert!(matches!(err, Error::Shape(_)), "{err:?}");
+    assert!(err.to_string().contains("trial 1"), "{err}");
+    // The mean of a trial with itself is that trial.
+    let same = mean_readout(&[short.clone(), short.clone()]).unwrap();
+    assert_eq!(same, short.readout);
+}
+
+#[test]
 fn wrong_input_columns_rejected() {
     let converted = two_unit(10, InputMode::Injected);
     for n_columns in [0, 2, 3] {
@@ -255,7 +272,7 @@ fn readout_matches_fi_curve() {
         inputs.column_mut(unit).fill(x);
     }
     let trials = run_trials(&converted, inputs.view(), 17, 1, 0).unwrap();
-    let readout = mean_readout(&trials);
+    let readout = mean_readout(&trials).unwrap();
     let window = readout.slice(s![warmup_steps + 1.., ..]);
     assert_eq!(window.nrows(), window_steps);
 

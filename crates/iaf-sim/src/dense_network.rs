@@ -6,6 +6,7 @@ use std::ops::Range;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+use crate::alloc::ArrayRequest;
 use crate::params::{duration_to_steps, validate_populations};
 use crate::propagator::Propagators;
 use crate::{Error, PopulationParams};
@@ -166,8 +167,9 @@ impl DenseNetwork {
     /// `pre`). Weights are stored as `f32`: `n_neurons^2 * 4` bytes.
     ///
     /// # Errors
-    /// Invalid parameters, `threads == 0`, a network too large to address, or a non-finite
-    /// weight ([`Error::InvalidDenseWeight`], the one with the smallest `pre`).
+    /// Invalid parameters, `threads == 0`, a network too large to address
+    /// ([`Error::DenseNetworkTooLarge`]) or to allocate ([`Error::AllocationFailed`]), or a
+    /// non-finite weight ([`Error::InvalidDenseWeight`], the one with the smallest `pre`).
     pub fn from_rows<F>(
         params: DenseNetworkParams,
         threads: usize,
@@ -187,8 +189,12 @@ impl DenseNetwork {
             .ok_or(Error::DenseNetworkTooLarge { n_neurons: n })?;
         let _span = tracing::debug_span!("fill_dense_rows", n_neurons = n, threads).entered();
 
-        // `vec!` of zeros maps fresh zero pages, so each thread touches its own rows first.
-        let mut weights = vec![0.0f32; n_weights];
+        // Fresh zero pages, so each thread touches its own rows first.
+        let request = ArrayRequest {
+            describe: &|| format!("the dense weights of {n} neurons ({n}^2)"),
+            fix: "use fewer neurons, or the sparse Network or a uniform DenseNetwork",
+        };
+        let mut weights = request.zeroed_f32(n_weights as u128)?;
         let rows_per_thread = n.div_ceil(threads);
         let first_error = std::thread::scope(|scope| {
             let handles: Vec<_> = weights

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+use crate::alloc::ArrayRequest;
 use crate::dense_network::Coupling;
 use crate::kernels::{
     push_fired, runs_of, ExponentialConstants, ExponentialNeurons, Isa, MAX_GROUP,
@@ -119,7 +120,9 @@ impl<'a> DenseSimulation<'a> {
     ///
     /// # Errors
     /// [`Error::InvalidThreadCount`] for `threads == 0`. More threads than neurons are reduced
-    /// to one per neuron.
+    /// to one per neuron. [`Error::AllocationFailed`] when the per-neuron state or the delay
+    /// buffer, `(longest delay in steps + 1) * n_neurons` values under dense coupling, does not
+    /// fit in memory.
     pub fn new(network: &'a DenseNetwork, seed: u64, threads: usize) -> Result<Self, Error> {
         if threads == 0 {
             return Err(Error::InvalidThreadCount);
@@ -129,28 +132,32 @@ impl<'a> DenseSimulation<'a> {
         let n_blocks = threads.min(n);
         let n_slots = network.max_delay_steps as usize + 1;
         let dense = !network.is_uniform();
-        let blocks: Vec<Block> = (0..n_blocks)
+        let blocks = (0..n_blocks)
             .map(|b| Block::new(network, b * n / n_blocks..(b + 1) * n / n_blocks, n_slots))
-            .collect();
+            .collect::<Result<Vec<Block>, Error>>()?;
+        let state = ArrayRequest {
+            describe: &|| format!("the state of {n} neurons"),
+            fix: "use fewer neurons",
+        };
 
         let has_noise = network
             .params()
             .populations
             .iter()
             .any(|p| p.neuron.sigma_v > 0.0);
-        let noise_rngs = if has_noise {
+        let mut noise_rngs = Vec::new();
+        if has_noise {
+            state.reserve(&mut noise_rngs, n as u128)?;
             let base = ChaCha8Rng::seed_from_u64(seed);
-            (0..n)
-                .map(|neuron| {
-                    let mut rng = base.clone();
-                    rng.set_stream(neuron as u64);
-                    rng
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let per_neuron = if dense { n } else { 0 };
+            noise_rngs.extend((0..n).map(|neuron| {
+                let mut rng = base.clone();
+                rng.set_stream(neuron as u64);
+                rng
+            }));
+        }
+        let per_neuron = if dense { n } else { 0 } as u128;
+        let mut spikes_last_step = Vec::new();
+        state.reserve(&mut spikes_last_step, n as u128)?;
         let spike_lists = blocks
             .iter()
             .map(|block| {
@@ -164,17 +171,17 @@ impl<'a> DenseSimulation<'a> {
         Ok(DenseSimulation {
             network,
             step_idx: 0,
-            potentials: vec![0.0; n],
-            synaptic_currents: vec![0.0; per_neuron],
-            rise_states: vec![0.0; per_neuron],
-            refractory_left: vec![0; n],
-            biases: vec![0.0; n],
-            drive_gains: vec![0.0; n],
+            potentials: state.filled(n as u128, 0.0)?,
+            synaptic_currents: state.filled(per_neuron, 0.0)?,
+            rise_states: state.filled(per_neuron, 0.0)?,
+            refractory_left: state.filled(n as u128, 0)?,
+            biases: state.filled(n as u128, 0.0)?,
+            drive_gains: state.filled(n as u128, 0.0)?,
             injected_currents: vec![0.0; n_populations],
             noise_rngs,
             blocks,
             spike_lists,
-            spikes_last_step: Vec::with_capacity(n),
+            spikes_last_step,
             population_spike_counts: vec![0; n_populations],
             n_spikes: 0,
             recording: false,
@@ -235,13 +242,13 @@ impl<'a> DenseSimulation<'a> {
     /// Sets the current `I_inj` added to the drive of every neuron of `pop` until changed.
     ///
     /// # Errors
-    /// [`Error::InvalidInjectedCurrent`] for a non-finite current.
-    ///
-    /// # Panics
-    /// If `pop` is not a population index.
+    /// [`Error::PopulationOutOfRange`] if `pop` is not a population index and
+    /// [`Error::InvalidInjectedCurrent`] for a non-finite current. Nothing changes on error.
     pub fn set_injected_current(&mut self, pop: usize, current: f64) -> Result<(), Error> {
-        let n = self.network.n_populations();
-        assert!(pop < n, "population index {pop} out of range 0..{n}");
+        let n_populations = self.network.n_populations();
+        if pop >= n_populations {
+            return Err(Error::PopulationOutOfRange { pop, n_populations });
+        }
         if !current.is_finite() {
             return Err(Error::InvalidInjectedCurrent { pop, current });
         }
@@ -447,7 +454,9 @@ fn take<'s, T>(slice: &mut &'s [T], len: usize) -> &'s [T] {
 }
 
 impl Block {
-    fn new(network: &DenseNetwork, neurons: Range<usize>, n_slots: usize) -> Block {
+    /// Returns the block of `neurons`, or [`Error::AllocationFailed`] when its delay buffer of
+    /// `n_slots` rows does not fit in memory.
+    fn new(network: &DenseNetwork, neurons: Range<usize>, n_slots: usize) -> Result<Block, Error> {
         let n_populations = network.n_populations();
         let mut segments = Vec::new();
         for pop in 0..n_populations {
@@ -496,18 +505,27 @@ impl Block {
         };
         let ring_width = if dense { neurons.len() } else { n_populations };
         let per_population = if dense { 0 } else { n_populations };
-        Block {
+        let ring = ArrayRequest {
+            describe: &|| {
+                format!(
+                    "the delay buffer of {n_slots} steps (longest delay + 1) for {ring_width} \
+                     neurons or populations of one thread"
+                )
+            },
+            fix: "use fewer neurons, shorter delays or more threads",
+        };
+        Ok(Block {
             advance_plan,
             fired: vec![0; neurons.len()],
+            ring: ring.filled(n_slots as u128 * ring_width as u128, 0.0)?,
             neurons,
-            ring: vec![0.0; n_slots * ring_width],
             segments,
             runs,
             run_class,
             population_currents: vec![0.0; per_population],
             population_rise_states: vec![0.0; per_population],
             spike_counts: vec![0; per_population],
-        }
+        })
     }
 }
 
@@ -1090,7 +1108,7 @@ mod tests {
     #[test]
     fn plan_merges_equal_exponential_populations() {
         let network = mixed_network();
-        let block = Block::new(&network, 0..network.n_neurons(), 11);
+        let block = Block::new(&network, 0..network.n_neurons(), 11).expect("small block");
         let ranges: Vec<(bool, Range<usize>)> = block
             .advance_plan
             .iter()

@@ -138,10 +138,10 @@ pub enum Error {
         max: usize,
     },
 
-    /// The connection probability of a Bernoulli projection is outside (0, 1].
+    /// The connection probability of a Bernoulli projection is outside [0, 1].
     #[error(
-        "projection {projection}: connection probability p = {p} is outside (0, 1]; \
-         use AllToAll for p = 1 or drop the projection for p = 0"
+        "projection {projection}: connection probability p = {p} is outside [0, 1]; \
+         give a probability between 0 (no synapses) and 1 (every pair)"
     )]
     InvalidConnectionProbability {
         /// Projection index.
@@ -317,9 +317,61 @@ pub enum Error {
         current: f64,
     },
 
+    /// A synaptic current set on a running simulation is not finite.
+    #[error("population {pop}: synaptic current {current} must be finite")]
+    InvalidSynapticCurrent {
+        /// Population index.
+        pop: usize,
+        /// The rejected current.
+        current: f64,
+    },
+
+    /// A population index passed to a simulation does not exist.
+    #[error(
+        "population {pop} does not exist; the network has {n_populations} populations \
+         (valid indices 0..{n_populations})"
+    )]
+    PopulationOutOfRange {
+        /// The rejected index.
+        pop: usize,
+        /// Number of populations.
+        n_populations: usize,
+    },
+
+    /// A neuron index passed to a simulation does not exist.
+    #[error(
+        "neuron {neuron} does not exist; the network has {n_neurons} neurons \
+         (valid global indices 0..{n_neurons})"
+    )]
+    NeuronOutOfRange {
+        /// The rejected global index.
+        neuron: usize,
+        /// Number of neurons.
+        n_neurons: usize,
+    },
+
     /// A thread count of zero.
     #[error("threads = 0 is invalid: use at least 1 thread")]
     InvalidThreadCount,
+
+    /// An array whose length follows from the parameters cannot be allocated.
+    #[error(
+        "{array} needs {len} entries of {entry_bytes} bytes each, which could not be \
+         allocated (the limit is the free memory, and at most {max_bytes} bytes per array); \
+         {fix}"
+    )]
+    AllocationFailed {
+        /// Description of the array, such as `"the synapses of projection 2"`.
+        array: String,
+        /// Number of entries requested.
+        len: u128,
+        /// Size of one entry in bytes.
+        entry_bytes: usize,
+        /// Largest size of one array, `isize::MAX` bytes.
+        max_bytes: u64,
+        /// Advice on making the array smaller.
+        fix: &'static str,
+    },
 
     /// A dense network would hold more weights than memory can address.
     #[error(

@@ -68,6 +68,7 @@
 //! # Ok::<(), iaf_sim::Error>(())
 //! ```
 
+mod alloc;
 mod dense_network;
 mod dense_simulation;
 mod error;

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use rand::Rng;
 
+use crate::alloc::ArrayRequest;
 use crate::params::{delay_steps, duration_to_steps};
 use crate::propagator::Propagators;
 use crate::{Connectivity, Error, NetworkParams, Source};
@@ -50,6 +51,11 @@ impl Network {
     /// Projections are drawn in order; within one, postsynaptic neurons in order. For
     /// `FixedIndegree` each postsynaptic neuron draws `k` distinct presynaptic neurons, for
     /// `Bernoulli` one coin per pair; `AllToAll` draws nothing.
+    ///
+    /// # Errors
+    /// Invalid parameters (see [`NetworkParams::validate`]), and
+    /// [`Error::AllocationFailed`] when the synapses or the per-neuron arrays do not fit in
+    /// memory. For `Bernoulli` the room reserved up front is the expected synapse count.
     pub fn build<R: Rng + ?Sized>(params: NetworkParams, rng: &mut R) -> Result<Network, Error> {
         let delays_ms: Vec<f64> = params.projections.iter().map(|p| p.delay_ms).collect();
         Network::build_with_delays(params, rng, |projection, _, _| delays_ms[projection])
@@ -87,7 +93,7 @@ impl Network {
         let n_presynaptic = *poisson_offsets.last().expect("prefix sums are never empty");
 
         // Draw (pre, post) pairs of every projection.
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(usize, u32, usize)> = Vec::new();
         let mut projection_delay_steps = Vec::with_capacity(params.projections.len());
         for (projection_idx, projection) in params.projections.iter().enumerate() {
             let delay = delay_steps(projection_idx, projection.delay_ms, params.dt_ms)?;
@@ -104,6 +110,13 @@ impl Network {
                 Source::Poisson(src) => poisson_offsets[src]..poisson_offsets[src + 1],
             };
             let post_range = pop_offsets[projection.target]..pop_offsets[projection.target + 1];
+            let synapses = ArrayRequest {
+                describe: &|| format!("the synapses of projection {projection_idx}"),
+                fix: FEWER_SYNAPSES,
+            };
+            let n_drawn =
+                expected_synapses(projection.connectivity, pre_range.len(), post_range.len());
+            synapses.reserve(&mut pairs, n_drawn)?;
             let first = pairs.len();
             draw_pairs(
                 projection.connectivity,
@@ -122,17 +135,27 @@ impl Network {
         }
 
         // Group synapses by presynaptic neuron (stable counting sort).
-        let mut synapse_offsets = vec![0usize; n_presynaptic + 1];
+        let per_neuron = ArrayRequest {
+            describe: &|| format!("the synapse offsets of {n_presynaptic} presynaptic neurons"),
+            fix: "use fewer neurons or Poisson generators",
+        };
+        let mut synapse_offsets = per_neuron.filled(n_presynaptic as u128 + 1, 0usize)?;
         for &(pre, _, _) in &pairs {
             synapse_offsets[pre + 1] += 1;
         }
         for j in 0..n_presynaptic {
             synapse_offsets[j + 1] += synapse_offsets[j];
         }
-        let mut next = synapse_offsets.clone();
-        let mut synapse_targets = vec![0u32; pairs.len()];
-        let mut synapse_weights = vec![0.0; pairs.len()];
-        let mut synapse_delays = vec![0u32; pairs.len()];
+        let mut next = per_neuron.filled(synapse_offsets.len() as u128, 0usize)?;
+        next.copy_from_slice(&synapse_offsets);
+        let n_synapses = pairs.len();
+        let synapses = ArrayRequest {
+            describe: &|| format!("the {n_synapses} synapses of the network"),
+            fix: FEWER_SYNAPSES,
+        };
+        let mut synapse_targets = synapses.filled(n_synapses as u128, 0u32)?;
+        let mut synapse_weights = synapses.filled(n_synapses as u128, 0.0f64)?;
+        let mut synapse_delays = synapses.filled(n_synapses as u128, 0u32)?;
         let mut max_delay_steps = projection_delay_steps.iter().copied().max().unwrap_or(1);
         for &(pre, post, projection_idx) in &pairs {
             let slot = next[pre];
@@ -216,6 +239,15 @@ impl Network {
         self.pop_offsets[pop]..self.pop_offsets[pop + 1]
     }
 
+    /// Returns [`Error::PopulationOutOfRange`] unless `pop` is a population index.
+    pub(crate) fn check_population(&self, pop: usize) -> Result<(), Error> {
+        let n_populations = self.n_populations();
+        if pop >= n_populations {
+            return Err(Error::PopulationOutOfRange { pop, n_populations });
+        }
+        Ok(())
+    }
+
     /// Returns the total number of synapses.
     pub fn n_synapses(&self) -> usize {
         self.synapse_targets.len()
@@ -282,6 +314,21 @@ impl Network {
     /// Returns the first presynaptic index of each Poisson source, plus the total at the end.
     pub(crate) fn poisson_offsets(&self) -> &[usize] {
         &self.poisson_offsets
+    }
+}
+
+/// How to shrink an array of synapses that does not fit in memory.
+const FEWER_SYNAPSES: &str =
+    "use fewer neurons, a smaller in-degree k or a smaller connection probability p";
+
+/// Returns the number of synapses a projection draws between `n_pre` and `n_post` neurons: exact
+/// for `FixedIndegree` and `AllToAll`, the expected count, rounded up, for `Bernoulli`.
+fn expected_synapses(connectivity: Connectivity, n_pre: usize, n_post: usize) -> u128 {
+    let n_pairs = n_pre as u128 * n_post as u128;
+    match connectivity {
+        Connectivity::FixedIndegree { k } => k as u128 * n_post as u128,
+        Connectivity::Bernoulli { p } => (p * n_pairs as f64).ceil() as u128,
+        Connectivity::AllToAll => n_pairs,
     }
 }
 

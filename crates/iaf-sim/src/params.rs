@@ -223,16 +223,19 @@ impl Default for PopulationParams {
 /// Self-connections (autapses) are allowed under every rule when a population projects onto
 /// itself, so that a neuron's own spikes count in its population's recurrent input exactly as the
 /// self-weight of a continuous unit counts its own activity.
+///
+/// `FixedIndegree { k: 0 }` and `Bernoulli { p: 0.0 }` are both valid and give a projection
+/// without synapses. Its delay still counts towards the longest delay of the network.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Connectivity {
     /// Every postsynaptic neuron receives from exactly `k` distinct presynaptic neurons chosen
-    /// uniformly at random, `k <= n_pre`.
+    /// uniformly at random, `0 <= k <= n_pre`.
     FixedIndegree {
         /// In-degree.
         k: usize,
     },
-    /// Every pair is connected independently with probability `p` in (0, 1].
+    /// Every pair is connected independently with probability `p` in [0, 1].
     Bernoulli {
         /// Connection probability.
         p: f64,
@@ -383,7 +386,7 @@ impl NetworkParams {
                 k,
                 n_pre,
             }),
-            Connectivity::Bernoulli { p } if !(p > 0.0 && p <= 1.0) => {
+            Connectivity::Bernoulli { p } if !(0.0..=1.0).contains(&p) => {
                 Err(Error::InvalidConnectionProbability { projection, p })
             }
             _ => Ok(()),

@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::alloc::ArrayRequest;
 use crate::propagator::Propagators;
 use crate::{Error, Network};
 
@@ -95,30 +96,55 @@ impl<'a> Simulation<'a> {
     /// Creates a simulation at rest: `V = 0`, no synaptic current, no injected current, Poisson
     /// rates 0, step 0, recording off. Noise and Poisson spikes are drawn from
     /// `ChaCha8Rng::seed_from_u64(seed)`.
+    ///
+    /// # Panics
+    /// On the errors of [`Simulation::try_new`], with the error's message.
     pub fn new(network: &'a Network, seed: u64) -> Simulation<'a> {
+        Simulation::try_new(network, seed).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Creates a simulation at rest like [`Simulation::new`].
+    ///
+    /// # Errors
+    /// [`Error::AllocationFailed`] when the per-neuron state or the delay buffer, `(longest
+    /// delay in steps + 1) * n_neurons` values, does not fit in memory.
+    pub fn try_new(network: &'a Network, seed: u64) -> Result<Simulation<'a>, Error> {
         let n_neurons = network.n_neurons();
         let n_populations = network.n_populations();
         let n_sources = network.params().poisson_sources.len();
         let n_slots = network.max_delay_steps as usize + 1;
-        Simulation {
+        let per_neuron = ArrayRequest {
+            describe: &|| format!("the state of {n_neurons} neurons"),
+            fix: "use fewer neurons",
+        };
+        let ring = ArrayRequest {
+            describe: &|| {
+                format!("the delay buffer of {n_slots} steps (longest delay + 1) for {n_neurons} neurons")
+            },
+            fix: "use fewer neurons or shorter delays",
+        };
+        let n = n_neurons as u128;
+        let mut spikes_last_step = Vec::new();
+        per_neuron.reserve(&mut spikes_last_step, n)?;
+        Ok(Simulation {
             network,
             rng: ChaCha8Rng::seed_from_u64(seed),
             step_idx: 0,
-            potentials: vec![0.0; n_neurons],
-            synaptic_currents: vec![0.0; n_neurons],
-            rise_states: vec![0.0; n_neurons],
-            refractory_left: vec![0; n_neurons],
+            potentials: per_neuron.filled(n, 0.0)?,
+            synaptic_currents: per_neuron.filled(n, 0.0)?,
+            rise_states: per_neuron.filled(n, 0.0)?,
+            refractory_left: per_neuron.filled(n, 0)?,
             injected_currents: vec![0.0; n_populations],
             poisson_rates_hz: vec![0.0; n_sources],
             poisson_counts: vec![None; n_sources],
-            ring: vec![0.0; n_slots * n_neurons],
+            ring: ring.filled(n_slots as u128 * n, 0.0)?,
             n_slots,
-            spikes_last_step: Vec::with_capacity(n_neurons),
+            spikes_last_step,
             population_spike_counts: vec![0; n_populations],
             poisson_spikes: Vec::new(),
             recording: false,
             record: SpikeRecord::default(),
-        }
+        })
     }
 
     /// Returns the simulated network.
@@ -128,15 +154,16 @@ impl<'a> Simulation<'a> {
 
     /// Sets the current `I_inj` added to the drive of every neuron of `pop` until changed.
     ///
-    /// # Panics
-    /// If `pop` is not a population index or `current` is not finite.
-    pub fn set_injected_current(&mut self, pop: usize, current: f64) {
-        self.check_population(pop);
-        assert!(
-            current.is_finite(),
-            "injected current {current} must be finite"
-        );
+    /// # Errors
+    /// [`Error::PopulationOutOfRange`] if `pop` is not a population index and
+    /// [`Error::InvalidInjectedCurrent`] for a non-finite current. Nothing changes on error.
+    pub fn set_injected_current(&mut self, pop: usize, current: f64) -> Result<(), Error> {
+        self.network.check_population(pop)?;
+        if !current.is_finite() {
+            return Err(Error::InvalidInjectedCurrent { pop, current });
+        }
         self.injected_currents[pop] = current;
+        Ok(())
     }
 
     /// Returns the injected current `I_inj` of population `pop`.
@@ -144,7 +171,8 @@ impl<'a> Simulation<'a> {
     /// # Panics
     /// If `pop` is not a population index.
     pub fn injected_current(&self, pop: usize) -> f64 {
-        self.check_population(pop);
+        let n = self.network.n_populations();
+        assert!(pop < n, "population index {pop} out of range 0..{n}");
         self.injected_currents[pop]
     }
 
@@ -211,14 +239,14 @@ impl<'a> Simulation<'a> {
     /// under constant input with mean current `current`, so the current starts flat instead of
     /// decaying from `current`.
     ///
-    /// # Panics
-    /// If `pop` is not a population index or `current` is not finite.
-    pub fn set_synaptic_current(&mut self, pop: usize, current: f64) {
-        self.check_population(pop);
-        assert!(
-            current.is_finite(),
-            "synaptic current {current} must be finite"
-        );
+    /// # Errors
+    /// [`Error::PopulationOutOfRange`] if `pop` is not a population index and
+    /// [`Error::InvalidSynapticCurrent`] for a non-finite current. Nothing changes on error.
+    pub fn set_synaptic_current(&mut self, pop: usize, current: f64) -> Result<(), Error> {
+        self.network.check_population(pop)?;
+        if !current.is_finite() {
+            return Err(Error::InvalidSynapticCurrent { pop, current });
+        }
         let synapse = &self.network.params().populations[pop].synapse;
         let rise = match synapse.rise_and_decay_ms() {
             Some((_, decay_ms)) => current / decay_ms,
@@ -227,6 +255,7 @@ impl<'a> Simulation<'a> {
         let range = self.network.population_range(pop);
         self.synaptic_currents[range.clone()].fill(current);
         self.rise_states[range].fill(rise);
+        Ok(())
     }
 
     /// Draws every potential independently and uniformly from `[v_reset, v_threshold)` of its
@@ -243,16 +272,23 @@ impl<'a> Simulation<'a> {
     /// Sets the potential of neuron `neuron` (global index). A refractory neuron stays clamped
     /// at its reset until its refractory period ends.
     ///
-    /// # Panics
-    /// If `neuron` is out of range or `v` is not finite.
-    pub fn set_potential(&mut self, neuron: usize, v: f64) {
-        assert!(
-            neuron < self.potentials.len(),
-            "neuron index {neuron} out of range 0..{}",
-            self.potentials.len()
-        );
-        assert!(v.is_finite(), "potential {v} must be finite");
+    /// # Errors
+    /// [`Error::NeuronOutOfRange`] if `neuron` is not a global neuron index and
+    /// [`Error::NonFiniteValue`] for a non-finite potential. Nothing changes on error.
+    pub fn set_potential(&mut self, neuron: usize, v: f64) -> Result<(), Error> {
+        let n_neurons = self.potentials.len();
+        if neuron >= n_neurons {
+            return Err(Error::NeuronOutOfRange { neuron, n_neurons });
+        }
+        if !v.is_finite() {
+            return Err(Error::NonFiniteValue {
+                name: "potentials",
+                neuron,
+                value: v,
+            });
+        }
         self.potentials[neuron] = v;
+        Ok(())
     }
 
     /// Advances the network by one time step.
@@ -347,11 +383,6 @@ impl<'a> Simulation<'a> {
     /// Returns the spikes recorded so far and starts a new, empty record.
     pub fn take_spike_record(&mut self) -> SpikeRecord {
         std::mem::take(&mut self.record)
-    }
-
-    fn check_population(&self, pop: usize) {
-        let n = self.network.n_populations();
-        assert!(pop < n, "population index {pop} out of range 0..{n}");
     }
 
     /// Adds the input due in this step to the input state (`I_syn`, or `x` for two-state

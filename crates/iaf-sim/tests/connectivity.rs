@@ -77,6 +77,19 @@ fn bernoulli_count_and_no_duplicates() {
 }
 
 #[test]
+fn zero_indegree_and_probability_give_no_synapses() {
+    for connectivity in [
+        Connectivity::FixedIndegree { k: 0 },
+        Connectivity::Bernoulli { p: 0.0 },
+    ] {
+        let network = self_projection(connectivity, 4);
+        assert_eq!(network.n_synapses(), 0, "{connectivity:?}");
+        // The projection still sets the longest delay: 2 ms at dt = 0.1 ms.
+        assert_eq!(network.delay_steps(0), 20, "{connectivity:?}");
+    }
+}
+
+#[test]
 fn all_to_all_includes_self_connections() {
     let network = self_projection(Connectivity::AllToAll, 5);
     let pairs = pairs(&network);

@@ -58,7 +58,7 @@ fn build(params: NetworkParams) -> Network {
 /// step of the post neuron's first spike.
 fn first_input_and_spike(network: &Network, pre: usize, post: usize) -> (u64, Option<u64>) {
     let mut sim = Simulation::new(network, 0);
-    sim.set_potential(pre, 5.0);
+    sim.set_potential(pre, 5.0).unwrap();
     let mut first_input = None;
     let mut first_spike = None;
     for _ in 0..200 {
@@ -210,8 +210,8 @@ fn input_during_refractory_period_is_kept() {
         ..NetworkParams::default()
     });
     let mut sim = Simulation::new(&network, 0);
-    sim.set_potential(0, 5.0);
-    sim.set_potential(1, 5.0);
+    sim.set_potential(0, 5.0).unwrap();
+    sim.set_potential(1, 5.0).unwrap();
     sim.step();
     assert_eq!(sim.spikes_last_step(), &[0, 1]);
     let tau_s: f64 = 20.0;
@@ -268,7 +268,7 @@ fn kernels_have_documented_shapes() {
         });
         let arrival_step = 1 + 5;
         let mut sim = Simulation::new(&network, 0);
-        sim.set_potential(0, 5.0);
+        sim.set_potential(0, 5.0).unwrap();
         sim.run(arrival_step - 1);
         assert_eq!(sim.synaptic_currents()[1], 0.0);
         let mut integral = 0.0;

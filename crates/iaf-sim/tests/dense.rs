@@ -204,7 +204,7 @@ fn dense_equals_sparse_engine() {
     sparse_sim.run(1000);
     dense_sim.run(1000);
     // An injected current enters the drive of both engines alike.
-    sparse_sim.set_injected_current(0, -0.3);
+    sparse_sim.set_injected_current(0, -0.3).unwrap();
     dense_sim.set_injected_current(0, -0.3).unwrap();
     sparse_sim.run(2000);
     dense_sim.run(2000);
@@ -419,6 +419,36 @@ fn dense_input_errors() {
         matches!(err, Error::InvalidInjectedCurrent { pop: 1, .. }),
         "{err:?}"
     );
+    let n_populations = network.n_populations();
+    let err = sim.set_injected_current(n_populations, 0.5).unwrap_err();
+    assert!(
+        matches!(err, Error::PopulationOutOfRange { pop, .. } if pop == n_populations),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("valid indices 0..{n_populations}")),
+        "{message}"
+    );
+}
+
+#[test]
+fn dense_weights_beyond_memory_are_an_error() {
+    // u32::MAX neurons need 1.8e19 f32 weights, 7.4e19 bytes, beyond isize::MAX: no allocation
+    // of that size is tried.
+    let n = u32::MAX as usize;
+    let populations = vec![PopulationParams {
+        n_neurons: n,
+        ..PopulationParams::default()
+    }];
+    let params = DenseNetworkParams::with_uniform_delay(0.1, populations, 1.0);
+    let err = DenseNetwork::from_rows(params, 1, |_, _| {}).unwrap_err();
+    let expected_len = n as u128 * n as u128;
+    assert!(
+        matches!(err, Error::AllocationFailed { len, entry_bytes: 4, .. } if len == expected_len),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("the dense weights"), "{err}");
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn trace_sparse(pops: &[PopulationParams], links: &[Link], v0: &[f64], n_steps: 
     let network = Network::build(params, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
     let mut sim = Simulation::new(&network, 0);
     for (neuron, &v) in v0.iter().enumerate() {
-        sim.set_potential(neuron, v);
+        sim.set_potential(neuron, v).unwrap();
     }
     let mut trace = Trace {
         spikes: vec![],

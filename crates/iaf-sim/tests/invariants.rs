@@ -131,12 +131,12 @@ type Snapshot = (iaf_sim::SpikeRecord, Vec<f64>, Vec<f64>, Vec<f64>);
 fn run_in_chunks(network: &Network, seed: u64, chunks: &[usize]) -> Snapshot {
     let mut sim = Simulation::new(network, seed);
     sim.set_potentials_uniform(&mut ChaCha8Rng::seed_from_u64(seed));
-    sim.set_synaptic_current(1, 0.2);
+    sim.set_synaptic_current(1, 0.2).unwrap();
     sim.set_poisson_rate(0, 200.0);
     sim.record_spikes(true);
     for &chunk in chunks {
         if sim.step_idx() == 700 {
-            sim.set_injected_current(1, 0.4);
+            sim.set_injected_current(1, 0.4).unwrap();
             sim.set_poisson_rate(0, 50.0);
         }
         sim.run(chunk);

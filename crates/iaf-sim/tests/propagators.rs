@@ -44,8 +44,8 @@ fn check_trajectory(
 ) {
     let network = single_neuron(tau_m_ms, synapse.clone());
     let mut sim = Simulation::new(&network, 0);
-    sim.set_potential(0, V0);
-    sim.set_synaptic_current(0, I0);
+    sim.set_potential(0, V0).unwrap();
+    sim.set_synaptic_current(0, I0).unwrap();
     for n in 1..=N_STEPS {
         sim.step();
         let t = n as f64 * DT_MS;

@@ -101,7 +101,7 @@ fn neuron_that_never_spiked_is_not_refractory() {
     // spikes in step 1, then waits 20 refractory steps and 480 free steps.
     let network = driven_network(1.1);
     let mut sim = Simulation::new(&network, 0);
-    sim.set_potential(0, 1.0);
+    sim.set_potential(0, 1.0).unwrap();
     sim.record_spikes(true);
     sim.run(1000);
     assert_eq!(sim.spike_record().steps, vec![1, 501]);

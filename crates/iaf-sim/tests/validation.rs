@@ -227,7 +227,7 @@ fn too_many_neurons() {
 
 #[test]
 fn invalid_connection_probability() {
-    for p_connect in [0.0, -0.1, 1.5, f64::NAN] {
+    for p_connect in [-0.1, 1.5, f64::NAN] {
         let err = error_of(
             |p| p.projections[0].connectivity = Connectivity::Bernoulli { p: p_connect },
             "probability",
@@ -361,6 +361,97 @@ fn invalid_poisson_rate() {
     );
     assert!(sim.try_set_poisson_rate(0, 0.0).is_ok());
     assert!(sim.try_set_poisson_rate(0, 1e6).is_ok());
+}
+
+#[test]
+fn simulation_setters_reject_bad_input() {
+    let network = build(valid()).unwrap();
+    let mut sim = Simulation::new(&network, 0);
+    let err = sim.set_injected_current(2, 0.5).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::PopulationOutOfRange {
+                pop: 2,
+                n_populations: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("valid indices 0..2"), "{err}");
+    let err = sim.set_injected_current(1, f64::NAN).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInjectedCurrent { pop: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(sim.injected_current(1), 0.0);
+
+    let err = sim.set_synaptic_current(5, 0.1).unwrap_err();
+    assert!(
+        matches!(err, Error::PopulationOutOfRange { pop: 5, .. }),
+        "{err:?}"
+    );
+    let err = sim.set_synaptic_current(0, f64::INFINITY).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidSynapticCurrent { pop: 0, .. }),
+        "{err:?}"
+    );
+    assert!(sim.synaptic_currents().iter().all(|&i| i == 0.0));
+
+    let err = sim.set_potential(20, 0.5).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NeuronOutOfRange {
+                neuron: 20,
+                n_neurons: 20
+            }
+        ),
+        "{err:?}"
+    );
+    let err = sim.set_potential(3, f64::NAN).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NonFiniteValue {
+                name: "potentials",
+                neuron: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(sim.potentials().iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn too_many_synapses_is_an_error() {
+    // u32::MAX - 1 neurons all-to-all are 1.8e19 synapses of 24 bytes while drawing, beyond
+    // isize::MAX bytes: the reservation fails before anything that size is allocated.
+    let n = u32::MAX as usize - 1;
+    let err = error_of(
+        |p| {
+            p.populations = vec![PopulationParams {
+                n_neurons: n,
+                ..PopulationParams::default()
+            }];
+            p.poisson_sources.clear();
+            p.projections = vec![ProjectionParams {
+                source: Source::Population(0),
+                target: 0,
+                weight: 0.1,
+                delay_ms: 3.0,
+                connectivity: Connectivity::AllToAll,
+            }];
+        },
+        "the synapses of projection 0",
+    );
+    let expected_len = n as u128 * n as u128;
+    assert!(
+        matches!(err, Error::AllocationFailed { len, .. } if len == expected_len),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("connection probability"), "{err}");
 }
 
 #[test]

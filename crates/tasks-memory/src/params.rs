@@ -14,7 +14,7 @@ use crate::Error;
 /// | `delay_ms` | 1500 ms | delay after cue offset in training |
 /// | `test_delay_ms` | 3000 ms | delay after cue offset in tests |
 /// | `error_mask_after_cue_onset_ms` | 50 ms | unscored time after cue onset |
-/// | `cue_min`, `cue_max` | 0.2, 1.0 | range of training cue values |
+/// | `cue_min`, `cue_max` | 0.2, 1.0 | range of cue values: training draws from it, and `cue_trial` rejects values outside it |
 /// | `n_hidden` | 8 | hidden units, placed before the output unit |
 /// | `curriculum_start_delay_ms` | 300 ms | delay at the first training iteration |
 /// | `curriculum_ramp_fraction` | 0.4 | share of training over which the delay grows |

@@ -27,12 +27,21 @@ use crate::{Error, MemoryTaskParams};
 /// units are not scored (target 0, weight 0).
 ///
 /// # Errors
-/// Invalid `params`; a non-finite `cue_value`; a `delay_ms` that is not a positive whole
-/// number of steps or leaves no scored step after the mask.
+/// Invalid `params`, or a `cue_value` outside the task's cue range `[cue_min, cue_max]` (NaN
+/// included). A `delay_ms` that is not a positive whole number of steps or leaves no scored
+/// step after the mask.
 pub fn cue_trial(params: &MemoryTaskParams, cue_value: f64, delay_ms: f64) -> Result<Trial, Error> {
     let steps = TrialSteps::new(params, delay_ms)?;
-    if !cue_value.is_finite() {
-        return Err(invalid("cue_value", cue_value, "must be finite".into()));
+    if !(params.cue_min..=params.cue_max).contains(&cue_value) {
+        return Err(invalid(
+            "cue_value",
+            cue_value,
+            format!(
+                "must lie in the cue range [cue_min, cue_max] = [{}, {}]; give a value in \
+                 that range or widen the range",
+                params.cue_min, params.cue_max
+            ),
+        ));
     }
     let mask_steps = whole_steps(
         "error_mask_after_cue_onset_ms",
@@ -304,6 +313,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn rejects_cue_value_outside_range() {
+        let params = MemoryTaskParams::default();
+        for cue_value in [5.0, 0.19, -0.2, f64::INFINITY] {
+            let err = cue_trial(&params, cue_value, 1500.0).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidParameter { name: "cue_value", value, .. }
+                    if value == cue_value),
+                "{cue_value}: {err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("[0.2, 1]"), "{message}");
+        }
+        for cue_value in [params.cue_min, params.cue_max] {
+            assert!(cue_trial(&params, cue_value, 1500.0).is_ok(), "{cue_value}");
+        }
     }
 
     #[test]

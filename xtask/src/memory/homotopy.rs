@@ -7,8 +7,11 @@
 //! `(1 - k/n) logistic + (k/n) Phi_a`, starting from the net of stage `k - 1`. The last stage
 //! uses `Phi_a` itself.
 
+use std::fmt;
+
 use anyhow::{bail, Context, Result};
 use rnn_core::{Activation, TabulatedActivation};
+use serde::de::{Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::training::TrainingSettings;
@@ -16,14 +19,22 @@ use crate::training::TrainingSettings;
 /// Largest number of calibration stages.
 const MAX_STAGES: usize = 20;
 
+/// Iterations of each stage before the last when a file leaves `stage_iterations` out.
+const DEFAULT_STAGE_ITERATIONS: usize = 2000;
+
 /// Settings of the staged calibration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationHomotopy {
     /// Calibration stages; 1 calibrates with `Phi_a` directly.
+    #[serde(deserialize_with = "deserialize_stages")]
     pub stages: usize,
     /// Iterations of each stage before the last, which runs `calibration.iterations`. The
-    /// other optimiser settings are those of `calibration`.
+    /// other optimiser settings are those of `calibration`. 2000 when a file leaves it out.
+    #[serde(
+        default = "default_stage_iterations",
+        deserialize_with = "deserialize_stage_iterations"
+    )]
     pub stage_iterations: usize,
 }
 
@@ -31,9 +42,57 @@ impl Default for CalibrationHomotopy {
     fn default() -> CalibrationHomotopy {
         CalibrationHomotopy {
             stages: 1,
-            stage_iterations: 2000,
+            stage_iterations: DEFAULT_STAGE_ITERATIONS,
         }
     }
+}
+
+fn default_stage_iterations() -> usize {
+    DEFAULT_STAGE_ITERATIONS
+}
+
+/// Reads a whole number and names its valid range and default when the value has another
+/// type, because serde's own message names only the type.
+struct CountVisitor {
+    /// Valid range, such as `"in [1, 20]"`.
+    range: String,
+    /// Key whose absence gives the default.
+    absent_key: &'static str,
+    default: usize,
+}
+
+impl Visitor<'_> for CountVisitor {
+    type Value = usize;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "a whole number {}; the default, when {} is left out, is {}",
+            self.range, self.absent_key, self.default
+        )
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<usize, E> {
+        usize::try_from(value).map_err(|_| E::invalid_value(Unexpected::Unsigned(value), &self))
+    }
+}
+
+fn deserialize_stages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    deserializer.deserialize_u64(CountVisitor {
+        range: format!("in [1, {MAX_STAGES}]"),
+        absent_key: "calibration_homotopy",
+        default: CalibrationHomotopy::default().stages,
+    })
+}
+
+fn deserialize_stage_iterations<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<usize, D::Error> {
+    deserializer.deserialize_u64(CountVisitor {
+        range: ">= 1 when stages > 1".to_string(),
+        absent_key: "stage_iterations",
+        default: DEFAULT_STAGE_ITERATIONS,
+    })
 }
 
 impl CalibrationHomotopy {
@@ -102,6 +161,52 @@ pub fn blended_activation(phi_a: &TabulatedActivation, weight: f64) -> Result<Ac
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{parse, Format};
+
+    /// Parses a configuration that holds only a `calibration_homotopy` table.
+    fn parse_homotopy(table: &str) -> Result<CalibrationHomotopy> {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Section {
+            calibration_homotopy: CalibrationHomotopy,
+        }
+        let text = format!("[calibration_homotopy]\n{table}");
+        parse::<Section>(&text, Format::Toml).map(|section| section.calibration_homotopy)
+    }
+
+    #[test]
+    fn wrong_type_names_range_and_default() {
+        for value in ["1.5", "\"4\"", "-2"] {
+            let err = format!(
+                "{:#}",
+                parse_homotopy(&format!("stages = {value}")).unwrap_err()
+            );
+            assert!(err.contains("`calibration_homotopy.stages`"), "{err}");
+            assert!(err.contains("in [1, 20]"), "{err}");
+            assert!(err.contains("is 1"), "{err}");
+        }
+        let table = "stages = 4\nstage_iterations = 2.5";
+        let err = format!("{:#}", parse_homotopy(table).unwrap_err());
+        assert!(
+            err.contains("`calibration_homotopy.stage_iterations`"),
+            "{err}"
+        );
+        assert!(err.contains(">= 1 when stages > 1"), "{err}");
+        assert!(err.contains("is 2000"), "{err}");
+    }
+
+    #[test]
+    fn stage_iterations_default_when_left_out() {
+        let homotopy = parse_homotopy("stages = 4").unwrap();
+        assert_eq!(homotopy.stages, 4);
+        assert_eq!(homotopy.stage_iterations, 2000);
+        assert_eq!(
+            parse_homotopy("stages = 3\nstage_iterations = 7")
+                .unwrap()
+                .stage_iterations,
+            7
+        );
+    }
 
     /// Builds a coarse stand-in for `Phi_a`, a clipped ramp from 0 at x = -2 to 1 at x = 2.
     fn ramp() -> TabulatedActivation {

@@ -192,7 +192,7 @@ pub fn crosscheck(
     // Comparison.
     let populations = compare_populations(converted, &our_trials, &nest_trials);
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-    let metrics = compare_metrics(converted, record, &our_trials, &nest_trials, &mut rng);
+    let metrics = compare_metrics(converted, record, &our_trials, &nest_trials, &mut rng)?;
     print_table(task, label, n_trials, &conditions, &populations, &metrics);
     let passed = populations.iter().all(|p| p.passed) && metrics.iter().all(|m| m.passed);
     let summary = serde_json::json!({
@@ -382,7 +382,7 @@ fn metrics_of(
     converted: &Converted,
     record: &ConversionRecord,
     trials: &[Vec<&SpikingTrial>],
-) -> Vec<f64> {
+) -> Result<Vec<f64>> {
     let means: Vec<Array2<f64>> = trials
         .iter()
         .map(|c| {
@@ -395,7 +395,7 @@ fn metrics_of(
         .collect();
     let continuous: Vec<_> = record.continuous.iter().map(|t| t.view()).collect();
     let spiking: Vec<_> = means.iter().map(|t| t.view()).collect();
-    let agreement = compare_runs(&continuous, &spiking, bin_steps(converted));
+    let agreement = compare_runs(&continuous, &spiking, bin_steps(converted))?;
     let mut values = vec![
         median_defined(agreement.iter().map(|a| a.pearson_r)).unwrap_or(f64::NAN),
         median_defined(agreement.iter().map(|a| a.nrmse)).unwrap_or(f64::NAN),
@@ -403,7 +403,7 @@ fn metrics_of(
     if let Some(window) = &record.output_window {
         values.push(max_output_error(window, &record.continuous, &means));
     }
-    values
+    Ok(values)
 }
 
 /// Largest difference of the 10 ms bin means of the output over the window and conditions.
@@ -435,12 +435,12 @@ fn compare_metrics(
     ours: &[Vec<SpikingTrial>],
     nest: &[Vec<SpikingTrial>],
     rng: &mut ChaCha8Rng,
-) -> Vec<MetricComparison> {
-    let value_ours = metrics_of(converted, record, &all_trials(ours));
-    let value_nest = metrics_of(converted, record, &all_trials(nest));
+) -> Result<Vec<MetricComparison>> {
+    let value_ours = metrics_of(converted, record, &all_trials(ours))?;
+    let value_nest = metrics_of(converted, record, &all_trials(nest))?;
 
     // Bootstrap: resample the trials of every condition with replacement.
-    let resampled = |side: &[Vec<SpikingTrial>], rng: &mut ChaCha8Rng| -> Vec<Vec<f64>> {
+    let resampled = |side: &[Vec<SpikingTrial>], rng: &mut ChaCha8Rng| -> Result<Vec<Vec<f64>>> {
         (0..N_BOOTSTRAP)
             .map(|_| {
                 let sample: Vec<Vec<&SpikingTrial>> = side
@@ -455,12 +455,12 @@ fn compare_metrics(
             })
             .collect()
     };
-    let boot_ours = resampled(ours, rng);
-    let boot_nest = resampled(nest, rng);
+    let boot_ours = resampled(ours, rng)?;
+    let boot_nest = resampled(nest, rng)?;
     let sd = |boot: &[Vec<f64>], i: usize| mean_and_variance(boot.iter().map(|b| b[i])).1.sqrt();
 
     let names = ["median_r", "median_nrmse", "max_output_error_first_second"];
-    (0..value_ours.len())
+    let comparisons = (0..value_ours.len())
         .map(|i| {
             let (se_ours, se_nest) = (sd(&boot_ours, i), sd(&boot_nest, i));
             let bound = MAX_METRIC_SE * (se_ours.powi(2) + se_nest.powi(2)).sqrt();
@@ -473,7 +473,8 @@ fn compare_metrics(
                 passed: (value_nest[i] - value_ours[i]).abs() <= bound,
             }
         })
-        .collect()
+        .collect();
+    Ok(comparisons)
 }
 
 fn print_table(
