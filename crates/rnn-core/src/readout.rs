@@ -654,7 +654,9 @@ struct ChunkBuffers<T, const L: usize> {
     rates: AlignedVec<[T; L]>,
     /// `(n_steps, o)`: scaled read-out errors.
     errors: AlignedVec<[T; L]>,
-    /// `(n_steps, n)`: gradients of the drive of each step.
+    /// `(min(n_steps, STEP_BLOCK), n)`: gradients of the drive of the steps of one block,
+    /// step `t` in row `t % STEP_BLOCK`. The rows are rewritten block after block, so they
+    /// stay in cache, where rows for every step took a fresh line from memory at each write.
     deltas: AlignedVec<[T; L]>,
     /// `(n)` each: state, drive, and the two adjoints of the backward pass.
     x: AlignedVec<[T; L]>,
@@ -877,7 +879,7 @@ fn run_chunk_with<
     let zero = [T::ZERO; L];
     resize(&mut buffers.rates, (n_steps + 1) * n, zero);
     resize(&mut buffers.errors, n_steps * o, zero);
-    resize(&mut buffers.deltas, n_steps * n, zero);
+    resize(&mut buffers.deltas, n_steps.min(STEP_BLOCK) * n, zero);
     for buffer in [
         &mut buffers.x,
         &mut buffers.drive,
@@ -1029,7 +1031,8 @@ fn backward<
             rate_adjoint,
         );
         if t + 1 < n_steps {
-            let later = &deltas[(t + 1) * n..(t + 2) * n];
+            let slot = (t + 1) % STEP_BLOCK;
+            let later = &deltas[slot * n..(slot + 1) * n];
             gemv_lanes_wide::<T, L, FUSED, WIDE, ROWS>(
                 &p.w_t,
                 &p.packed.w_t,
@@ -1041,7 +1044,8 @@ fn backward<
 
         // dL/dx[t + 1] = (1 - alpha) dL/dx[t + 2] + r (1 - r) dL/dr[t + 1]
         let r_now = &rates[(t + 1) * n..(t + 2) * n];
-        let delta = &mut deltas[t * n..(t + 1) * n];
+        let slot = t % STEP_BLOCK;
+        let delta = &mut deltas[slot * n..(slot + 1) * n];
         for (((g, &gr), &r), d) in adjoint
             .as_flattened_mut()
             .iter_mut()
@@ -1058,7 +1062,7 @@ fn backward<
         // block that ends at n_steps comes first and sets the sums.
         if t % STEP_BLOCK == 0 {
             let first = block_end == n_steps;
-            let block_deltas = &deltas[t * n..block_end * n];
+            let block_deltas = &deltas[..(block_end - t) * n];
             let block_errors = &errors[t * o..block_end * o];
             let past_rates = &rates[t * n..block_end * n];
             let block_inputs = &data.inputs[t * m..block_end * m];
