@@ -425,7 +425,7 @@ fn check_finite_3d<T: Real>(name: &str, values: ArrayView3<T>) -> Result<(), Err
 
 /// Returns whether every entry of `values` is finite. Contiguous arrays of any axis order
 /// are tested in blocks without an early exit inside, so that the compiler vectorises the
-/// test; the callers search for the entry to name only when this returns `false`.
+/// test. Callers search for the entry to name only when this returns `false`.
 fn all_finite<T: Real, D: ndarray::Dimension>(values: ndarray::ArrayView<'_, T, D>) -> bool {
     match values.as_slice_memory_order() {
         Some(flat) => flat
@@ -656,7 +656,7 @@ struct ChunkBuffers<T, const L: usize> {
     errors: AlignedVec<[T; L]>,
     /// `(min(n_steps, STEP_BLOCK), n)`: gradients of the drive of the steps of one block,
     /// step `t` in row `t % STEP_BLOCK`. The rows are rewritten block after block, so they
-    /// stay in cache, where rows for every step took a fresh line from memory at each write.
+    /// stay in cache. With a row for every step, each write would miss the cache.
     deltas: AlignedVec<[T; L]>,
     /// `(n)` each: state, drive, and the two adjoints of the backward pass.
     x: AlignedVec<[T; L]>,
@@ -1588,13 +1588,16 @@ mod tests {
         let p: Vec<f32> = (0..37).map(|_| rng.random_range(-1.0..1.0)).collect();
         let m: Vec<f64> = (0..37).map(|_| rng.random_range(-0.1..0.1)).collect();
         let v: Vec<f64> = (0..37).map(|_| rng.random_range(0.0..0.01)).collect();
+
         let (mut p_plain, mut m_plain, mut v_plain) = (p.clone(), m.clone(), v.clone());
         adam_update_with(c, &mut p_plain, &g, &mut m_plain, &mut v_plain);
         let (mut p_fast, mut m_fast, mut v_fast) = (p.clone(), m.clone(), v.clone());
         adam_update(c, &mut p_fast, &g, &mut m_fast, &mut v_fast);
+
         assert_eq!(p_fast, p_plain);
         assert_eq!(m_fast, m_plain);
         assert_eq!(v_fast, v_plain);
+
         // The first entry by hand, in the same order of operations.
         let g0 = f64::from(g[0]) * 0.37;
         let m0 = 0.9 * m[0] + (1.0 - 0.9) * g0;
