@@ -418,15 +418,37 @@ impl<'a> BatchKernel<'a> {
             adjoint.resize((n_steps + 1) * n, [0.0; LANES]);
         }
         let mut loss = [0.0; LANES];
-        for (lane, trial) in chunk.iter().enumerate() {
-            let targets = trial.targets.as_standard_layout();
-            let weights = trial.weights.as_standard_layout();
-            let targets = targets.as_slice().expect("standard layout is contiguous");
-            let weights = weights.as_slice().expect("standard layout is contiguous");
-            for (k, (&weight, &target)) in weights.iter().zip(targets).enumerate() {
+        let layouts: Vec<_> = chunk
+            .iter()
+            .map(|trial| {
+                (
+                    trial.targets.as_standard_layout(),
+                    trial.weights.as_standard_layout(),
+                )
+            })
+            .collect();
+        let lanes: Vec<(&[f64], &[f64])> = layouts
+            .iter()
+            .map(|(targets, weights)| {
+                let contiguous = "standard layout is contiguous";
+                (
+                    targets.as_slice().expect(contiguous),
+                    weights.as_slice().expect(contiguous),
+                )
+            })
+            .collect();
+        // Entries in the outer loop and trials in the inner one, so that the lanes' loss sums
+        // are independent chains of additions. Each lane still adds its entries in order, and
+        // a trial shorter than the chunk's longest has no entries in the padded steps.
+        for k in 0..n_steps * n {
+            let state = &states[n + k];
+            for (lane, &(targets, weights)) in lanes.iter().enumerate() {
+                let Some(&weight) = weights.get(k) else {
+                    continue;
+                };
                 // Unscored entries are skipped, so their targets may be NaN.
                 if weight != 0.0 {
-                    let residual = states[n + k][lane] - target;
+                    let residual = state[lane] - targets[k];
                     loss[lane] += weight * residual * residual;
                     if with_gradient {
                         adjoint[n + k][lane] = 2.0 * weight * residual;

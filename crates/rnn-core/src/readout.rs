@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adam::Update;
 use crate::aligned::AlignedVec;
-use crate::error::format_shape;
+use crate::error::{all_finite, format_shape};
 use crate::lanes::{
     columns_per_block, gemv_lanes_wide, lane_product_accumulate_wide, map_flat,
     outer_accumulate_lanes_wide, pack_row_blocks, reduce_lanes, resize, row_accumulate_lanes,
@@ -420,18 +420,6 @@ fn check_finite_3d<T: Real>(name: &str, values: ArrayView3<T>) -> Result<(), Err
             index: format!("{step}, {trial}, {k}"),
             value: value.to_f64(),
         }),
-    }
-}
-
-/// Returns whether every entry of `values` is finite. Contiguous arrays of any axis order
-/// are tested in blocks without an early exit inside, so that the compiler vectorises the
-/// test. Callers search for the entry to name only when this returns `false`.
-fn all_finite<T: Real, D: ndarray::Dimension>(values: ndarray::ArrayView<'_, T, D>) -> bool {
-    match values.as_slice_memory_order() {
-        Some(flat) => flat
-            .chunks(64)
-            .all(|block| block.iter().fold(true, |finite, v| finite & v.is_finite())),
-        None => values.iter().all(|v| v.is_finite()),
     }
 }
 
