@@ -181,10 +181,11 @@ pub fn compare_runs(
     let mut reference: Vec<Vec<f64>> = vec![Vec::new(); n_units];
     let mut estimate: Vec<Vec<f64>> = vec![Vec::new(); n_units];
     for (index, (c, s)) in continuous.iter().zip(spiking).enumerate() {
-        if c.dim() != s.dim() || c.ncols() != n_units {
+        if c.dim() != s.dim() || c.ncols() != n_units || c.nrows() == 0 {
             return Err(Error::Shape(format!(
                 "continuous run {index} has shape {:?} and spiking run {index} has shape {:?}; \
-                 every run needs shape (n_steps + 1, {n_units})",
+                 every run needs shape (n_steps + 1, {n_units}), with the initial state in \
+                 row 0",
                 c.dim(),
                 s.dim()
             )));
@@ -323,6 +324,12 @@ mod tests {
             );
         }
         let err = compare_runs(&[a.view()], &[b.view()], 1).unwrap_err();
+        assert!(matches!(err, Error::Shape(_)), "{err:?}");
+
+        // A run without rows lacks even the initial state.
+        let empty = ndarray::Array2::<f64>::zeros((0, 1));
+        let err =
+            compare_runs(&[a.view(), empty.view()], &[a.view(), empty.view()], 1).unwrap_err();
         assert!(matches!(err, Error::Shape(_)), "{err:?}");
         let err = compare_runs(&[a.view()], &[], 1).unwrap_err();
         assert!(matches!(err, Error::Shape(_)), "{err:?}");

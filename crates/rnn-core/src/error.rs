@@ -75,14 +75,15 @@ pub enum Error {
     ///
     /// The network and the optimiser state are left as they were before the failed iteration.
     #[error(
-        "training diverged at iteration {iteration}: {parameter} became non-finite; \
-         lower the learning rate or check the batch targets"
+        "training diverged at iteration {iteration}: {parameter} or its gradient became \
+         non-finite; lower the learning rate or check the batch targets"
     )]
     Diverged {
-        /// Index of the failed iteration (as passed to the batch sampler).
+        /// Index of the failed iteration: as passed to the batch sampler in training, the
+        /// number of steps taken before in [`crate::ReadoutAdam::step`].
         iteration: usize,
-        /// `loss`, or the parameter (`w`, `u`, `b`, `y0`) whose gradient or updated value
-        /// was non-finite.
+        /// `loss`, or the parameter (`w`, `u`, `b`, `y0`, and for a read-out network
+        /// `w_out`, `b_out`) whose gradient or updated value was non-finite.
         parameter: String,
     },
 }

@@ -1219,7 +1219,8 @@ impl ReadoutAdam {
                 return Err(Error::shape(
                     format!("net.{name}"),
                     format!(
-                        "{} entries, the size of the network this optimiser was created for",
+                        "a shape of {} entries, the size of the network this optimiser was \
+                         created for",
                         m.len()
                     ),
                     net_shape,
