@@ -33,7 +33,7 @@ pub use activation::{smooth_local_quadratic, tabulate_activation, ActivationTabl
 pub use fi::{measure_fi_curve, FiConfig};
 pub use fit::{fit_logistic, FitConfig, FitResult};
 pub use metrics::{pearson_r, unit_agreement, UnitAgreement};
-pub use network::{convert, ConnectivityRule, ConversionParams, Converted, InputMode};
+pub use network::{convert, ConnectivityRule, ConversionParams, Converted, InputMode, MIN_DT_MS};
 pub use trials::{run_trial, run_trials, SpikingTrial};
 
 /// Errors of the conversion crate.

@@ -170,7 +170,8 @@ impl ConversionParams {
                 name: "dt_ms",
                 value: self.dt_ms,
                 expected: "a time step of at least MIN_DT_MS = 0.001 ms, because smaller steps \
-                           make a run take billions of steps; 0.1 ms is typical",
+                           make a run of seconds take millions of steps or more; 0.1 ms is \
+                           typical",
             });
         }
         self.neuron.validate(self.dt_ms, 0)?;
