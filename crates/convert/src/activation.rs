@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::fi::{measure_fi_curve, FiConfig};
 use crate::seeds::stream_seed;
 use crate::siegert::{siegert_rate_hz, SiegertParams};
-use crate::{check_positive, Error};
+use crate::{check_finite, check_positive, Error};
 
 /// Grid and measurement of a tabulated activation.
 ///
@@ -163,7 +163,11 @@ pub fn siegert_params(neuron: &NeuronParams) -> SiegertParams {
 
 /// Replaces `values` by the closest non-decreasing sequence in least squares (pool adjacent
 /// violators), which removes sampling wiggles without moving a monotone curve.
-pub fn make_nondecreasing(values: &[f64]) -> Vec<f64> {
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a NaN or infinite value, which has no place in an order.
+pub fn make_nondecreasing(values: &[f64]) -> Result<Vec<f64>, Error> {
+    check_finite("values", values)?;
     // Blocks of pooled values: (mean, count).
     let mut blocks: Vec<(f64, usize)> = Vec::with_capacity(values.len());
     for &v in values {
@@ -176,10 +180,10 @@ pub fn make_nondecreasing(values: &[f64]) -> Vec<f64> {
             blocks.push((mean, count));
         }
     }
-    blocks
+    Ok(blocks
         .into_iter()
         .flat_map(|(mean, count)| std::iter::repeat_n(mean, count))
-        .collect()
+        .collect())
 }
 
 /// Measures `Phi(x) = F(g x + mu_0) / f_max` on the grid of `config` and builds the tabulated
@@ -227,7 +231,7 @@ pub fn tabulate_activation(
     }
 
     let phi_smoothed = if config.smoothing_bandwidth > 0.0 {
-        smooth_local_quadratic(&x, &phi_measured, config.smoothing_bandwidth)
+        smooth_local_quadratic(&x, &phi_measured, config.smoothing_bandwidth)?
     } else {
         phi_measured.clone()
     };
@@ -255,7 +259,7 @@ pub fn tabulate_activation(
         values.push(scale * siegert_rate_hz(&siegert, g * x_next + mu_0)? / f_max_hz);
         x_next += config.x_step;
     }
-    let values = make_nondecreasing(&values);
+    let values = make_nondecreasing(&values)?;
 
     let refractory_limit = 1.0 / (neuron.t_ref_ms * 1e-3 * f_max_hz);
     let upper_limit = refractory_limit.max(*values.last().expect("non-empty table"));
@@ -279,9 +283,25 @@ pub fn tabulate_activation(
 /// smoothing adds no bias where the curve is locally quadratic. For a curve with third
 /// derivative `c` the bias is of order `c bandwidth^3`, below 1e-4 for the f-I curves here.
 /// Where fewer than three neighbours are in reach, the point keeps its value.
-pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Vec<f64> {
+///
+/// # Errors
+/// [`Error::Shape`] when `x` and `y` differ in length, and [`Error::InvalidParameter`] for a
+/// `bandwidth` that is not finite and > 0 or a NaN or infinite value in `x` or `y`.
+pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Result<Vec<f64>, Error> {
+    if x.len() != y.len() {
+        return Err(Error::Shape(format!(
+            "smooth_local_quadratic got {} x values and {} y values; give one y value per x \
+             value",
+            x.len(),
+            y.len()
+        )));
+    }
+    check_positive("bandwidth", bandwidth)?;
+    check_finite("x", x)?;
+    check_finite("y", y)?;
     let reach = 3.0 * bandwidth;
-    x.iter()
+    let smoothed = x
+        .iter()
         .enumerate()
         .map(|(i, &center)| {
             // Weighted moments of the offsets d = x_k - center, up to d^4, and of y d^j.
@@ -322,7 +342,8 @@ pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Vec<f64> 
             let numerator = det3([[r[0], m[1], m[2]], [r[1], m[2], m[3]], [r[2], m[3], m[4]]]);
             (numerator / det).max(0.0)
         })
-        .collect()
+        .collect();
+    Ok(smoothed)
 }
 
 #[cfg(test)]
@@ -335,7 +356,7 @@ mod tests {
         // included; only rounding separates the two (tolerance 1e-12).
         let x: Vec<f64> = (0..81).map(|k| -2.0 + 0.05 * f64::from(k)).collect();
         let y: Vec<f64> = x.iter().map(|v| 0.3 - 0.2 * v + 0.05 * v * v).collect();
-        for (s, t) in smooth_local_quadratic(&x, &y, 0.25).iter().zip(&y) {
+        for (s, t) in smooth_local_quadratic(&x, &y, 0.25).unwrap().iter().zip(&y) {
             assert!((s - t).abs() < 1e-12, "{s} against {t}");
         }
     }
@@ -354,7 +375,7 @@ mod tests {
             .enumerate()
             .map(|(k, &v)| logistic(v) + if k % 2 == 0 { 0.002 } else { -0.002 })
             .collect();
-        let smoothed = smooth_local_quadratic(&x, &noisy, 0.25);
+        let smoothed = smooth_local_quadratic(&x, &noisy, 0.25).unwrap();
         for (s, &v) in smoothed.iter().zip(&x) {
             let tolerance = if (v + 6.0).min(6.0 - v) > 0.75 {
                 3e-4
@@ -384,15 +405,67 @@ mod tests {
     fn nondecreasing_pools_violators() {
         // (1, 3, 2, 4): the pair (3, 2) pools to 2.5.
         assert_eq!(
-            make_nondecreasing(&[1.0, 3.0, 2.0, 4.0]),
+            make_nondecreasing(&[1.0, 3.0, 2.0, 4.0]).unwrap(),
             vec![1.0, 2.5, 2.5, 4.0]
         );
         // A monotone sequence is unchanged.
         assert_eq!(
-            make_nondecreasing(&[0.0, 0.5, 0.5, 2.0]),
+            make_nondecreasing(&[0.0, 0.5, 0.5, 2.0]).unwrap(),
             vec![0.0, 0.5, 0.5, 2.0]
         );
         // (3, 2, 1) pools to its mean 2.
-        assert_eq!(make_nondecreasing(&[3.0, 2.0, 1.0]), vec![2.0, 2.0, 2.0]);
+        assert_eq!(
+            make_nondecreasing(&[3.0, 2.0, 1.0]).unwrap(),
+            vec![2.0, 2.0, 2.0]
+        );
+    }
+
+    #[test]
+    fn nondecreasing_rejects_non_finite() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let err = make_nondecreasing(&[1.0, bad, 0.5]).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidParameter { name: "values", .. }),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn smoothing_rejects_length_mismatch() {
+        let err = smooth_local_quadratic(&[0.0, 1.0, 2.0, 3.0], &[0.0, 1.0], 1.0).unwrap_err();
+        assert!(matches!(err, Error::Shape(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("4 x values and 2 y values"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn smoothing_rejects_bad_bandwidth_or_values() {
+        let x = [0.0, 1.0, 2.0];
+        for bandwidth in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let err = smooth_local_quadratic(&x, &x, bandwidth).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidParameter {
+                        name: "bandwidth",
+                        ..
+                    }
+                ),
+                "{bandwidth}: {err:?}"
+            );
+        }
+        let err = smooth_local_quadratic(&[0.0, f64::NAN, 2.0], &x, 1.0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "x", .. }),
+            "{err:?}"
+        );
+        let err = smooth_local_quadratic(&x, &[0.0, 1.0, f64::INFINITY], 1.0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "y", .. }),
+            "{err:?}"
+        );
     }
 }

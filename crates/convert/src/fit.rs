@@ -178,7 +178,7 @@ pub fn fit_logistic(
     // Step 1: F on a fine drive grid, with one fixed set of random numbers.
     let mu_grid = grid(config.mu_min, config.mu_max, config.mu_step);
     let rates = measure_fi_curve(neuron, &mu_grid, &config.fi, stream_seed(seed, 0))?;
-    let rates = make_nondecreasing(&rates);
+    let rates = make_nondecreasing(&rates)?;
     if rates.iter().all(|&rate| rate == 0.0) {
         return Err(Error::InvalidParameter {
             name: "mu_max",

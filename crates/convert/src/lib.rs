@@ -67,6 +67,21 @@ pub enum Error {
     Network(#[from] rnn_core::Error),
 }
 
+/// Checks that every entry of `values` is finite, naming the argument `name` in the error.
+pub(crate) fn check_finite<'a>(
+    name: &'static str,
+    values: impl IntoIterator<Item = &'a f64>,
+) -> Result<(), Error> {
+    match values.into_iter().find(|v| !v.is_finite()) {
+        Some(&value) => Err(Error::InvalidParameter {
+            name,
+            value,
+            expected: "finite values",
+        }),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<(), Error> {
     if value.is_finite() && value > 0.0 {
         Ok(())

@@ -3,7 +3,7 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{check_finite, check_positive, Error};
 
 /// Agreement of one unit's trial-averaged spiking rate with its continuous activity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,7 +207,18 @@ pub fn compare_runs(
 /// Low-pass filters time-major `inputs` with time constant `tau_ms` (exact exponential
 /// update per step of `dt_ms`, starting from 0): what a synaptic current of that time constant
 /// makes of a Poisson input population's rate.
-pub fn filter_inputs(inputs: ArrayView2<f64>, tau_ms: f64, dt_ms: f64) -> Array2<f64> {
+///
+/// # Errors
+/// [`Error::InvalidParameter`] when `tau_ms` or `dt_ms` is not finite and > 0, or an input
+/// is NaN or infinite.
+pub fn filter_inputs(
+    inputs: ArrayView2<f64>,
+    tau_ms: f64,
+    dt_ms: f64,
+) -> Result<Array2<f64>, Error> {
+    check_positive("tau_ms", tau_ms)?;
+    check_positive("dt_ms", dt_ms)?;
+    check_finite("inputs", inputs.iter())?;
     let decay = (-dt_ms / tau_ms).exp();
     let mut filtered = Array2::zeros(inputs.dim());
     let mut state = vec![0.0; inputs.ncols()];
@@ -217,7 +228,7 @@ pub fn filter_inputs(inputs: ArrayView2<f64>, tau_ms: f64, dt_ms: f64) -> Array2
             *o = *s;
         }
     }
-    filtered
+    Ok(filtered)
 }
 
 #[cfg(test)]
@@ -365,9 +376,33 @@ mod tests {
     fn filter_inputs_step_response() {
         // A unit step filtered with tau = 20 ms at dt = 1 ms reaches 1 - exp(-n / 20) after n steps.
         let inputs = Array2::from_elem((40, 1), 1.0);
-        let filtered = filter_inputs(inputs.view(), 20.0, 1.0);
+        let filtered = filter_inputs(inputs.view(), 20.0, 1.0).unwrap();
         let expected = 1.0 - (-40.0f64 / 20.0).exp();
         assert!((filtered[[39, 0]] - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn filter_inputs_rejects_bad_arguments() {
+        let inputs = Array2::from_elem((3, 1), 1.0);
+        for tau_ms in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let err = filter_inputs(inputs.view(), tau_ms, 1.0).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidParameter { name: "tau_ms", .. }),
+                "{tau_ms}: {err:?}"
+            );
+        }
+        let err = filter_inputs(inputs.view(), 20.0, -1.0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "dt_ms", .. }),
+            "{err:?}"
+        );
+        let mut with_nan = inputs.clone();
+        with_nan[[1, 0]] = f64::NAN;
+        let err = filter_inputs(with_nan.view(), 20.0, 1.0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "inputs", .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

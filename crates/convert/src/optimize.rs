@@ -15,14 +15,19 @@ pub struct Minimum {
 
 /// Minimises `objective` from `start` with initial simplex steps `steps`, using the standard
 /// coefficients (reflection 1, expansion 2, contraction 1/2, shrink 1/2). Stops when the spread
-/// of objective values in the simplex falls below `tolerance` or after `max_evaluations`.
+/// of objective values in the simplex falls below `tolerance` or once `max_evaluations` is
+/// reached. The iteration in progress is finished, so up to `start.len() + 1` evaluations more
+/// than `max_evaluations` can be reported.
 ///
 /// A non-finite objective value counts as worse than any finite one, so the simplex moves away
 /// from invalid regions.
 ///
 /// # Errors
-/// [`Error::Shape`] when `start` is empty or `steps` differs from it in length, and
-/// [`Error::InvalidParameter`] for a NaN or infinite coordinate of `start` or `steps`.
+/// [`Error::Shape`] when `start` is empty or `steps` differs from it in length.
+/// [`Error::InvalidParameter`] for a NaN or infinite coordinate of `start` or `steps`, or a
+/// zero step, which leaves the simplex flat along that axis. The same error rejects a
+/// `tolerance` that is not finite and >= 0, and a `max_evaluations` below `start.len() + 1`,
+/// the evaluations of the initial simplex.
 pub fn nelder_mead(
     objective: &mut dyn FnMut(&[f64]) -> f64,
     start: &[f64],
@@ -47,7 +52,28 @@ pub fn nelder_mead(
             });
         }
     }
+    if let Some(&value) = steps.iter().find(|&&step| step == 0.0) {
+        return Err(Error::InvalidParameter {
+            name: "steps",
+            value,
+            expected: "a nonzero step along every axis, so that the initial simplex can move",
+        });
+    }
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        return Err(Error::InvalidParameter {
+            name: "tolerance",
+            value: tolerance,
+            expected: "a finite spread of objective values >= 0",
+        });
+    }
     let dim = start.len();
+    if max_evaluations < dim + 1 {
+        return Err(Error::InvalidParameter {
+            name: "max_evaluations",
+            value: max_evaluations as f64,
+            expected: "at least start.len() + 1 evaluations, the vertices of the initial simplex",
+        });
+    }
     let mut evaluations = 0;
     let mut eval = |x: &[f64], evaluations: &mut usize| {
         *evaluations += 1;
@@ -175,5 +201,72 @@ mod tests {
             matches!(err, Error::InvalidParameter { name: "steps", .. }),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn rejects_zero_step() {
+        let mut f = |x: &[f64]| x.iter().map(|v| (v - 1.0).powi(2)).sum::<f64>();
+        let err = nelder_mead(&mut f, &[0.0, 0.0], &[0.5, 0.0], 1e-12, 100).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "steps", value, .. } if value == 0.0),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_too_few_evaluations() {
+        // Two coordinates need three evaluations for the initial simplex.
+        let mut f = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>();
+        for max_evaluations in [0, 2] {
+            let err =
+                nelder_mead(&mut f, &[1.0, 1.0], &[0.5, 0.5], 1e-12, max_evaluations).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidParameter {
+                        name: "max_evaluations",
+                        ..
+                    }
+                ),
+                "{max_evaluations}: {err:?}"
+            );
+        }
+        let min = nelder_mead(&mut f, &[1.0, 1.0], &[0.5, 0.5], 1e-12, 3).unwrap();
+        assert_eq!(min.evaluations, 3);
+    }
+
+    #[test]
+    fn evaluations_overshoot_is_bounded() {
+        // The last iteration may add up to dim + 2 evaluations after max_evaluations - 1.
+        let mut f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
+        for max_evaluations in 3..40 {
+            let min = nelder_mead(&mut f, &[-1.2, 1.0], &[0.5, 0.5], 0.0, max_evaluations).unwrap();
+            assert!(
+                min.evaluations >= max_evaluations,
+                "{max_evaluations}: {min:?}"
+            );
+            assert!(
+                min.evaluations <= max_evaluations + 3,
+                "{max_evaluations}: {min:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_tolerance() {
+        let mut f = |x: &[f64]| x[0] * x[0];
+        for tolerance in [-1e-12, f64::NAN, f64::INFINITY] {
+            let err = nelder_mead(&mut f, &[1.0], &[0.5], tolerance, 100).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidParameter {
+                        name: "tolerance",
+                        ..
+                    }
+                ),
+                "{tolerance}: {err:?}"
+            );
+        }
     }
 }

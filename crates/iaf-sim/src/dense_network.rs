@@ -7,7 +7,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use crate::alloc::ArrayRequest;
-use crate::params::{duration_to_steps, validate_populations};
+use crate::params::{duration_to_steps, refractory_steps, validate_populations, MAX_STEPS};
 use crate::propagator::Propagators;
 use crate::{Error, PopulationParams};
 
@@ -80,12 +80,11 @@ impl DenseNetworkParams {
         let mut steps = Vec::with_capacity(n_populations * n_populations);
         for (target, row) in self.delays_ms.iter().enumerate() {
             for (source_pop, &delay_ms) in row.iter().enumerate() {
-                let max_steps = u64::from(u32::MAX);
                 let invalid = Error::InvalidPairDelay {
                     target,
                     source_pop,
                     delay_ms,
-                    max_steps,
+                    max_steps: MAX_STEPS,
                 };
                 if !(delay_ms.is_finite() && delay_ms >= 0.0) {
                     return Err(invalid);
@@ -305,7 +304,10 @@ impl DenseNetwork {
         let refractory_steps = params
             .populations
             .iter()
-            .map(|p| u32::try_from(duration_to_steps(p.neuron.t_ref_ms, dt_ms)).unwrap_or(u32::MAX))
+            .map(|p| {
+                refractory_steps(p.neuron.t_ref_ms, dt_ms)
+                    .expect("validate rejects refractory periods beyond u32 steps")
+            })
             .collect();
         let propagators = params
             .populations

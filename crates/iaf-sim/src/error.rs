@@ -72,6 +72,22 @@ pub enum Error {
         dt_ms: f64,
     },
 
+    /// The refractory period lasts more time steps than its `u32` step counter can hold.
+    #[error(
+        "population {pop}: refractory period t_ref_ms = {t_ref_ms} is more than {max_steps} \
+         time steps of dt_ms = {dt_ms}; raise dt_ms or shorten t_ref_ms"
+    )]
+    RefractoryPeriodTooLong {
+        /// Population index.
+        pop: usize,
+        /// The refractory period (ms).
+        t_ref_ms: f64,
+        /// The time step (ms).
+        dt_ms: f64,
+        /// Largest supported refractory period in steps.
+        max_steps: u64,
+    },
+
     /// Threshold and reset are not finite or the threshold is not above the reset.
     #[error(
         "population {pop}: threshold v_threshold = {v_threshold} and reset v_reset = {v_reset} \
@@ -152,8 +168,8 @@ pub enum Error {
 
     /// A fixed in-degree exceeds the size of the presynaptic population.
     #[error(
-        "projection {projection}: in-degree k = {k} exceeds the {n_pre} neurons of the source; \
-         k must be <= {n_pre}"
+        "projection {projection}: in-degree k = {k} exceeds the {} of the source; \
+         k must be <= {n_pre}", count(*.n_pre, "neuron")
     )]
     InDegreeTooLarge {
         /// Projection index.
@@ -180,8 +196,8 @@ pub enum Error {
 
     /// A projection names a target population that does not exist.
     #[error(
-        "projection {projection}: target population {target} does not exist; there are \
-         {n_populations} populations (valid indices 0..{n_populations})"
+        "projection {projection}: target population {target} does not exist; the network has \
+         {} (valid indices 0..{n_populations})", count(*.n_populations, "population")
     )]
     TargetOutOfRange {
         /// Projection index.
@@ -203,8 +219,8 @@ pub enum Error {
 
     /// A delay is negative, not finite, or too long to count in `u32` steps.
     #[error(
-        "projection {projection}: delay delay_ms = {delay_ms} is invalid: it must be finite, \
-         >= 0 and shorter than {max_steps} time steps"
+        "projection {projection}: delay_ms = {delay_ms} is invalid: it must be finite, >= 0 \
+         and at most {max_steps} time steps; for a longer delay raise dt_ms"
     )]
     InvalidDelay {
         /// Projection index.
@@ -229,7 +245,7 @@ pub enum Error {
 
     /// A Poisson rate is negative, not finite, or beyond what one step can sample.
     #[error(
-        "poisson source {source_idx}: rate rate_hz = {rate_hz} is invalid: it must be finite, \
+        "poisson source {source_idx}: rate_hz = {rate_hz} is invalid: it must be finite, \
          >= 0 and below {max_rate_hz} Hz for this source size and time step"
     )]
     InvalidPoissonRate {
@@ -243,9 +259,9 @@ pub enum Error {
     /// The delay matrix of a dense network does not have one row and one column per
     /// population.
     #[error(
-        "delays_ms has shape {rows} x {cols} (rows x shortest row), but the network has \
-         {n_populations} populations: give one row per target population and one column per \
-         source population"
+        "delays_ms has shape {rows} x {cols} (rows x shortest row), but the network has {}: \
+         give one row per target population and one column per source population",
+        count(*.n_populations, "population")
     )]
     DelayMatrixShape {
         /// Number of rows given.
@@ -258,8 +274,8 @@ pub enum Error {
 
     /// A delay between two populations of a dense network is invalid.
     #[error(
-        "delay delays_ms[{target}][{source_pop}] = {delay_ms} is invalid: it must be finite, \
-         >= 0 and shorter than {max_steps} time steps"
+        "delays_ms[{target}][{source_pop}] = {delay_ms} is invalid: it must be finite, >= 0 \
+         and at most {max_steps} time steps; for a longer delay raise dt_ms"
     )]
     InvalidPairDelay {
         /// Target population index (row).
@@ -328,8 +344,8 @@ pub enum Error {
 
     /// A population index passed to a simulation does not exist.
     #[error(
-        "population {pop} does not exist; the network has {n_populations} populations \
-         (valid indices 0..{n_populations})"
+        "population {pop} does not exist; the network has {} (valid indices \
+         0..{n_populations})", count(*.n_populations, "population")
     )]
     PopulationOutOfRange {
         /// The rejected index.
@@ -340,8 +356,8 @@ pub enum Error {
 
     /// A neuron index passed to a simulation does not exist.
     #[error(
-        "neuron {neuron} does not exist; the network has {n_neurons} neurons \
-         (valid global indices 0..{n_neurons})"
+        "neuron {neuron} does not exist; the network has {} (valid global indices \
+         0..{n_neurons})", count(*.n_neurons, "neuron")
     )]
     NeuronOutOfRange {
         /// The rejected global index.
@@ -356,9 +372,8 @@ pub enum Error {
 
     /// An array whose length follows from the parameters cannot be allocated.
     #[error(
-        "{array} needs {len} entries of {entry_bytes} bytes each, which could not be \
-         allocated (the limit is the free memory, and at most {max_bytes} bytes per array); \
-         {fix}"
+        "failed to allocate {array}, {len} entries of {entry_bytes} bytes each (the limit is \
+         the free memory, and at most {max_bytes} bytes per array); {fix}"
     )]
     AllocationFailed {
         /// Description of the array, such as `"the synapses of projection 2"`.
@@ -382,4 +397,63 @@ pub enum Error {
         /// Number of neurons.
         n_neurons: usize,
     },
+}
+
+/// Formats `n` with `noun`, adding an "s" unless `n` is 1: "1 population", "3 populations".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_uses_singular_for_one() {
+        assert_eq!(count(1, "population"), "1 population");
+        assert_eq!(count(0, "population"), "0 populations");
+        assert_eq!(count(3, "neuron"), "3 neurons");
+    }
+
+    #[test]
+    fn messages_agree_in_number() {
+        let target = Error::TargetOutOfRange {
+            projection: 0,
+            target: 2,
+            n_populations: 1,
+        }
+        .to_string();
+        assert!(
+            target.contains("the network has 1 population ("),
+            "{target}"
+        );
+
+        let rate = Error::InvalidPoissonRate {
+            source_idx: 0,
+            rate_hz: -1.0,
+            max_rate_hz: 1e4,
+        }
+        .to_string();
+        assert!(
+            rate.contains("poisson source 0: rate_hz = -1 is invalid"),
+            "{rate}"
+        );
+
+        let allocation = Error::AllocationFailed {
+            array: "the synapses of projection 2".to_string(),
+            len: 1 << 62,
+            entry_bytes: 16,
+            max_bytes: isize::MAX as u64,
+            fix: "use fewer synapses",
+        }
+        .to_string();
+        assert!(
+            allocation.starts_with("failed to allocate the synapses of projection 2, "),
+            "{allocation}"
+        );
+    }
 }

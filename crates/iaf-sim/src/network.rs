@@ -6,7 +6,7 @@ use std::ops::Range;
 use rand::Rng;
 
 use crate::alloc::ArrayRequest;
-use crate::params::{delay_steps, duration_to_steps};
+use crate::params::{delay_steps, refractory_steps};
 use crate::propagator::Propagators;
 use crate::{Connectivity, Error, NetworkParams, Source};
 
@@ -56,6 +56,10 @@ impl Network {
     /// Invalid parameters (see [`NetworkParams::validate`]), and
     /// [`Error::AllocationFailed`] when the synapses or the per-neuron arrays do not fit in
     /// memory. For `Bernoulli` the room reserved up front is the expected synapse count.
+    ///
+    /// NOTE: under Linux memory overcommit an allocation larger than the free memory can
+    /// succeed, and the process is then killed when it first writes to those pages, so this
+    /// error is not returned for every network that does not fit.
     pub fn build<R: Rng + ?Sized>(params: NetworkParams, rng: &mut R) -> Result<Network, Error> {
         let delays_ms: Vec<f64> = params.projections.iter().map(|p| p.delay_ms).collect();
         Network::build_with_delays(params, rng, |projection, _, _| delays_ms[projection])
@@ -181,9 +185,8 @@ impl Network {
             .populations
             .iter()
             .map(|p| {
-                // A refractory period beyond u32::MAX steps saturates: it never ends in practice.
-                let steps = duration_to_steps(p.neuron.t_ref_ms, dt_ms);
-                u32::try_from(steps).unwrap_or(u32::MAX)
+                refractory_steps(p.neuron.t_ref_ms, dt_ms)
+                    .expect("validate rejects refractory periods beyond u32 steps")
             })
             .collect();
         let propagators = params

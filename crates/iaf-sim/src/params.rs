@@ -19,7 +19,7 @@ use crate::Error;
 /// | name | default | meaning |
 /// |---|---|---|
 /// | `tau_m_ms` | 10 ms | membrane time constant |
-/// | `t_ref_ms` | 8 ms | absolute refractory period, at least one time step |
+/// | `t_ref_ms` | 8 ms | absolute refractory period, from one time step to `u32::MAX` steps |
 /// | `v_threshold` | 1 | spike threshold (dimensionless) |
 /// | `v_reset` | 0 | reset potential (dimensionless) |
 /// | `sigma_v` | 1 | noise amplitude; free-membrane SD is `sigma_v / sqrt(2)` |
@@ -67,6 +67,14 @@ impl NeuronParams {
                 pop,
                 t_ref_ms: self.t_ref_ms,
                 dt_ms,
+            });
+        }
+        if refractory_steps(self.t_ref_ms, dt_ms).is_none() {
+            return Err(Error::RefractoryPeriodTooLong {
+                pop,
+                t_ref_ms: self.t_ref_ms,
+                dt_ms,
+                max_steps: MAX_STEPS,
             });
         }
         let finite = self.v_threshold.is_finite() && self.v_reset.is_finite();
@@ -260,7 +268,7 @@ pub enum Source {
 /// | `source` | presynaptic population or Poisson source |
 /// | `target` | postsynaptic population index |
 /// | `weight` | synaptic weight `J`, the kernel scale of the target's synapse model |
-/// | `delay_ms` | delay, rounded to `round(delay_ms / dt_ms)` steps, at least 1 |
+/// | `delay_ms` | delay, rounded to `round(delay_ms / dt_ms)` steps, from 1 to `u32::MAX` |
 /// | `connectivity` | rule for drawing the synapses |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -450,13 +458,21 @@ fn check_time_constant(pop: usize, name: &'static str, value: f64) -> Result<(),
     Ok(())
 }
 
+/// Largest step count of a delay or a refractory period, both stored as `u32`.
+pub(crate) const MAX_STEPS: u64 = u32::MAX as u64;
+
+/// Converts a refractory period to steps, `round(t_ref_ms / dt_ms)`, or returns `None` when
+/// the count exceeds [`MAX_STEPS`].
+pub(crate) fn refractory_steps(t_ref_ms: f64, dt_ms: f64) -> Option<u32> {
+    u32::try_from(duration_to_steps(t_ref_ms, dt_ms)).ok()
+}
+
 /// Converts a delay to steps: `round(delay_ms / dt_ms)`, half away from zero, at least 1.
 pub(crate) fn delay_steps(projection: usize, delay_ms: f64, dt_ms: f64) -> Result<u32, Error> {
-    let max_steps = u64::from(u32::MAX);
     let invalid = Error::InvalidDelay {
         projection,
         delay_ms,
-        max_steps,
+        max_steps: MAX_STEPS,
     };
     if !(delay_ms.is_finite() && delay_ms >= 0.0) {
         return Err(invalid);

@@ -108,6 +108,10 @@ impl<'a> Simulation<'a> {
     /// # Errors
     /// [`Error::AllocationFailed`] when the per-neuron state or the delay buffer, `(longest
     /// delay in steps + 1) * n_neurons` values, does not fit in memory.
+    ///
+    /// NOTE: under Linux memory overcommit an allocation larger than the free memory can
+    /// succeed, and the process is then killed when it first writes to those pages, so this
+    /// error is not returned for every request that does not fit.
     pub fn try_new(network: &'a Network, seed: u64) -> Result<Simulation<'a>, Error> {
         let n_neurons = network.n_neurons();
         let n_populations = network.n_populations();

@@ -452,6 +452,44 @@ fn dense_weights_beyond_memory_are_an_error() {
 }
 
 #[test]
+fn dense_step_counts_beyond_u32_are_errors() {
+    // At dt_ms = 1e-9 a refractory period or delay of 8 ms is 8e9 steps, beyond the u32
+    // step counters (4 294 967 295); 2 ms is 2e9 steps and fits.
+    let dt_ms = 1e-9;
+    let mut long_refractory = populations(0.0);
+    for population in &mut long_refractory {
+        population.neuron.t_ref_ms = 2.0;
+    }
+    long_refractory[1].neuron.t_ref_ms = 8.0;
+    let params = DenseNetworkParams::with_uniform_delay(dt_ms, long_refractory, 1.0);
+    let err = DenseNetwork::from_rows(params, 1, |_, _| {}).unwrap_err();
+    assert!(
+        matches!(err, Error::RefractoryPeriodTooLong { pop: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("raise dt_ms"), "{err}");
+
+    let mut short_refractory = populations(0.0);
+    for population in &mut short_refractory {
+        population.neuron.t_ref_ms = 2.0;
+    }
+    let params = DenseNetworkParams::with_uniform_delay(dt_ms, short_refractory, 8.0);
+    let err = DenseNetwork::from_rows(params, 1, |_, _| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidPairDelay {
+                target: 0,
+                source_pop: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("raise dt_ms"), "{err}");
+}
+
+#[test]
 fn misspelt_config_key_is_rejected() {
     // `tau_m_ms` spelt `tau_ms_m`: every parameter struct rejects the unknown key.
     let neuron = r#"{"tau_ms_m": 10.0, "t_ref_ms": 8.0, "v_threshold": 1.0, "v_reset": 0.0,

@@ -156,6 +156,40 @@ fn refractory_period_below_time_step() {
 }
 
 #[test]
+fn refractory_steps_beyond_u32() {
+    // 8 ms at dt_ms = 1e-9 is 8e9 steps, beyond the u32 refractory counter (4 294 967 295).
+    let mut params = valid();
+    params.dt_ms = 1e-9;
+    params.populations[0].neuron.t_ref_ms = 8.0;
+    let err = build(params).expect_err("8e9 refractory steps do not fit a u32");
+    assert!(
+        matches!(err, Error::RefractoryPeriodTooLong { pop: 0, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("t_ref_ms = 8"), "{message}");
+    assert!(message.contains("raise dt_ms"), "{message}");
+}
+
+#[test]
+fn delay_steps_beyond_u32() {
+    // 8 ms at dt_ms = 1e-9 is 8e9 steps. The refractory period is set to fit (2 ms is 2e9
+    // steps), so that the delay is the first value rejected.
+    let mut params = valid();
+    params.dt_ms = 1e-9;
+    for population in &mut params.populations {
+        population.neuron.t_ref_ms = 2.0;
+    }
+    params.projections[0].delay_ms = 8.0;
+    let err = build(params).expect_err("8e9 delay steps do not fit a u32");
+    assert!(
+        matches!(err, Error::InvalidDelay { projection: 0, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("raise dt_ms"), "{err}");
+}
+
+#[test]
 fn invalid_threshold_and_reset() {
     let cases = [
         (1.0, 1.0),

@@ -121,7 +121,8 @@ pub fn classify_units(
 /// can average to `abs(D2 - B) <= 0.1` and so miss the sustained label.
 ///
 /// # Errors
-/// - fewer than two distinct cue values, or lengths of `traces` and `cue_values` differ;
+/// - [`Error::TooFewCueValues`] for fewer than two distinct cue values (no traces included);
+/// - lengths of `traces` and `cue_values` differ;
 /// - a trace has the wrong number of rows, a different number of columns than the first
 ///   trace, or a non-finite value;
 /// - `params` or `delay_ms` are invalid (see [`MemoryTimeline::new`]).
@@ -259,17 +260,13 @@ pub(crate) fn check_cue_values(cue_values: &[f64], n_traces: usize) -> Result<()
     if let Some(&bad) = cue_values.iter().find(|v| !v.is_finite()) {
         return Err(invalid("cue_values", bad, "must all be finite".into()));
     }
-    let first = cue_values.first().copied().unwrap_or(f64::NAN);
-    if !cue_values.iter().any(|&v| v != first) {
-        return Err(invalid(
-            "cue_values",
-            first,
-            format!(
-                "needs at least two distinct values, got {} value(s); pass one trace per test \
-                 cue value",
-                cue_values.len()
-            ),
-        ));
+    let mut distinct = cue_values.to_vec();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return Err(Error::TooFewCueValues {
+            n_distinct: distinct.len(),
+        });
     }
     Ok(())
 }

@@ -14,6 +14,16 @@ pub enum Error {
         /// The valid range and how to get into it.
         requirement: String,
     },
+    /// The traces to classify cover fewer than two distinct cue values.
+    #[error(
+        "cue_values has {}, but classifying units needs at least 2; pass one trace per test \
+         cue value",
+        distinct_values(*.n_distinct)
+    )]
+    TooFewCueValues {
+        /// Number of distinct cue values given.
+        n_distinct: usize,
+    },
     /// A duration does not cover a whole number of time steps.
     #[error(
         "{name} = {value_ms} ms is not a whole number of time steps of dt_ms = {dt_ms}; \
@@ -64,4 +74,13 @@ pub enum Error {
         /// Row of the first non-finite value.
         row: usize,
     },
+}
+
+/// Formats a count of distinct values, singular for 1: "1 distinct value", "0 distinct values".
+fn distinct_values(n: usize) -> String {
+    if n == 1 {
+        "1 distinct value".to_string()
+    } else {
+        format!("{n} distinct values")
+    }
 }

@@ -43,9 +43,11 @@ pub struct MemoryTaskParams {
     pub test_delay_ms: f64,
     /// Time after cue onset during which the error is not scored, in ms.
     pub error_mask_after_cue_onset_ms: f64,
-    /// Smallest training cue value.
+    /// Smallest cue value: the lower end of the training draws and of the values that
+    /// [`cue_trial`](crate::cue_trial) accepts.
     pub cue_min: f64,
-    /// Largest training cue value.
+    /// Largest cue value: the upper end of the training draws and of the values that
+    /// [`cue_trial`](crate::cue_trial) accepts.
     pub cue_max: f64,
     /// Number of hidden units.
     pub n_hidden: usize,

@@ -150,13 +150,23 @@ fn rejects_single_cue_value() {
         &MemoryTaskParams::default(),
         DELAY_MS,
     );
-    assert!(matches!(
-        result,
-        Err(Error::InvalidParameter {
-            name: "cue_values",
-            ..
-        })
-    ));
+    assert_eq!(result, Err(Error::TooFewCueValues { n_distinct: 1 }));
+    let repeated = classify_units(
+        &[trace.view(), trace.view()],
+        &[0.5, 0.5],
+        &MemoryTaskParams::default(),
+        DELAY_MS,
+    );
+    assert_eq!(repeated, Err(Error::TooFewCueValues { n_distinct: 1 }));
+}
+
+#[test]
+fn rejects_no_traces() {
+    let err = classify_units(&[], &[], &MemoryTaskParams::default(), DELAY_MS).unwrap_err();
+    assert_eq!(err, Error::TooFewCueValues { n_distinct: 0 });
+    let message = err.to_string();
+    assert!(!message.contains("NaN"), "{message}");
+    assert!(message.contains("0 distinct values"), "{message}");
 }
 
 #[test]

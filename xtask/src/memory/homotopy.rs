@@ -24,18 +24,45 @@ const DEFAULT_STAGE_ITERATIONS: usize = 2000;
 
 /// Settings of the staged calibration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "HomotopyFields")]
 pub struct CalibrationHomotopy {
     /// Calibration stages; 1 calibrates with `Phi_a` directly.
-    #[serde(deserialize_with = "deserialize_stages")]
     pub stages: usize,
     /// Iterations of each stage before the last, which runs `calibration.iterations`. The
     /// other optimiser settings are those of `calibration`. 2000 when a file leaves it out.
+    pub stage_iterations: usize,
+}
+
+/// The `calibration_homotopy` table as read from a file, before a missing `stages` is
+/// reported with its range and default (serde's own message names only the key).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HomotopyFields {
+    #[serde(default, deserialize_with = "deserialize_present_stages")]
+    stages: Option<usize>,
     #[serde(
         default = "default_stage_iterations",
         deserialize_with = "deserialize_stage_iterations"
     )]
-    pub stage_iterations: usize,
+    stage_iterations: usize,
+}
+
+impl TryFrom<HomotopyFields> for CalibrationHomotopy {
+    type Error = String;
+
+    fn try_from(fields: HomotopyFields) -> Result<CalibrationHomotopy, String> {
+        let Some(stages) = fields.stages else {
+            return Err(format!(
+                "missing field `stages`: give the number of calibration stages, a whole number \
+                 in [1, {MAX_STAGES}]; the default, when calibration_homotopy is left out, is {}",
+                CalibrationHomotopy::default().stages
+            ));
+        };
+        Ok(CalibrationHomotopy {
+            stages,
+            stage_iterations: fields.stage_iterations,
+        })
+    }
 }
 
 impl Default for CalibrationHomotopy {
@@ -83,6 +110,12 @@ fn deserialize_stages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usiz
         absent_key: "calibration_homotopy",
         default: CalibrationHomotopy::default().stages,
     })
+}
+
+fn deserialize_present_stages<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    deserialize_stages(deserializer).map(Some)
 }
 
 fn deserialize_stage_iterations<'de, D: Deserializer<'de>>(
@@ -193,6 +226,31 @@ mod tests {
         );
         assert!(err.contains(">= 1 when stages > 1"), "{err}");
         assert!(err.contains("is 2000"), "{err}");
+    }
+
+    #[test]
+    fn missing_stages_names_range_and_default() {
+        let err = format!(
+            "{:#}",
+            parse_homotopy("stage_iterations = 100").unwrap_err()
+        );
+        assert!(err.contains("`calibration_homotopy`"), "{err}");
+        assert!(err.contains("missing field `stages`"), "{err}");
+        assert!(err.contains("in [1, 20]"), "{err}");
+        assert!(err.contains("is 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let err = format!(
+            "{:#}",
+            parse_homotopy(
+                "stages = 2
+stage = 3"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("unknown field `stage`"), "{err}");
     }
 
     #[test]
