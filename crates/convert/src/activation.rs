@@ -276,7 +276,7 @@ pub fn tabulate_activation(
 }
 
 /// Local quadratic regression of `y` on `x` with Gaussian weights of width `bandwidth`,
-/// evaluated at every `x`, clamped at 0.
+/// evaluated at every `x`; fitted values are clamped at 0.
 ///
 /// At each point the weighted least-squares parabola through the neighbours within
 /// `3 bandwidth` is fitted and its value taken. A quadratic is reproduced exactly, so the

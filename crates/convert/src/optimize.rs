@@ -25,7 +25,8 @@ pub struct Minimum {
 /// # Errors
 /// [`Error::Shape`] when `start` is empty or `steps` differs from it in length.
 /// [`Error::InvalidParameter`] for a NaN or infinite coordinate of `start` or `steps`, or a
-/// zero step, which leaves the simplex flat along that axis. The same error rejects a
+/// step too small to change its start coordinate (zero included), which leaves the simplex
+/// flat along that axis. The same error rejects a
 /// `tolerance` that is not finite and >= 0, and a `max_evaluations` below `start.len() + 1`,
 /// the evaluations of the initial simplex.
 pub fn nelder_mead(
@@ -52,11 +53,17 @@ pub fn nelder_mead(
             });
         }
     }
-    if let Some(&value) = steps.iter().find(|&&step| step == 0.0) {
+    // A step too small to change its coordinate leaves the simplex as flat as a zero one.
+    let flat = start
+        .iter()
+        .zip(steps)
+        .find(|&(&coordinate, &step)| coordinate + step == coordinate);
+    if let Some((_, &value)) = flat {
         return Err(Error::InvalidParameter {
             name: "steps",
             value,
-            expected: "a nonzero step along every axis, so that the initial simplex can move",
+            expected: "a step along every axis large enough to change its start coordinate, \
+                       so that the initial simplex can move",
         });
     }
     if !(tolerance.is_finite() && tolerance >= 0.0) {
@@ -209,6 +216,17 @@ mod tests {
         let err = nelder_mead(&mut f, &[0.0, 0.0], &[0.5, 0.0], 1e-12, 100).unwrap_err();
         assert!(
             matches!(err, Error::InvalidParameter { name: "steps", value, .. } if value == 0.0),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_step_lost_in_rounding() {
+        // 1e6 + 1e-11 rounds back to 1e6 (the spacing of doubles near 1e6 is 1.2e-10).
+        let mut f = |x: &[f64]| (x[0] - 3.0).powi(2);
+        let err = nelder_mead(&mut f, &[1e6], &[1e-11], 1e-12, 100).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "steps", value, .. } if value == 1e-11),
             "{err:?}"
         );
     }

@@ -484,19 +484,25 @@ pub(crate) fn delay_steps(projection: usize, delay_ms: f64, dt_ms: f64) -> Resul
 /// Converts a non-negative duration to a whole number of time steps, rounding half away from
 /// zero.
 ///
-/// A ratio `duration_ms / dt_ms` within a relative 1e-9 of a half-integer counts as that exact
-/// half and rounds up, because ratios like `0.15 / 0.1` are not exact in binary
-/// (`1.4999999999999998`). Negative or non-finite inputs return 0; ratios beyond `u64::MAX`
-/// saturate.
+/// A ratio `duration_ms / dt_ms` within a relative 1e-9 (at most 0.25) of a half-integer
+/// counts as that exact half and rounds up, because ratios like `0.15 / 0.1` are not exact in
+/// binary (`1.4999999999999998`). Negative or non-finite inputs return 0; ratios beyond
+/// `u64::MAX`, an infinite quotient of finite inputs included, saturate.
 pub fn duration_to_steps(duration_ms: f64, dt_ms: f64) -> u64 {
     let ratio = duration_ms / dt_ms;
+    if ratio == f64::INFINITY {
+        // A finite duration over a step so small that the quotient overflows.
+        return u64::MAX;
+    }
     if !(ratio.is_finite() && ratio > 0.0) {
         return 0;
     }
 
-    // Snap near-halves to the exact half before rounding half away from zero.
+    // Snap near-halves to the exact half before rounding half away from zero. The tolerance
+    // stays below 0.5, so that a whole ratio above 5e8 is not taken for the half above it.
     let half = ratio.floor() + 0.5;
-    let snapped = if (ratio - half).abs() <= 1e-9 * ratio.max(1.0) {
+    let tolerance = (1e-9 * ratio.max(1.0)).min(0.25);
+    let snapped = if (ratio - half).abs() <= tolerance {
         half
     } else {
         ratio
@@ -507,6 +513,17 @@ pub fn duration_to_steps(duration_ms: f64, dt_ms: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_ratios_keep_their_step_count() {
+        // 1e9 / 1 and 4.294967295 / 1e-9 are whole numbers of steps (the second is u32::MAX
+        // up to rounding of the quotient), so neither may gain a step.
+        assert_eq!(duration_to_steps(1e9, 1.0), 1_000_000_000);
+        assert_eq!(duration_to_steps(4.294967295, 1e-9), u64::from(u32::MAX));
+        // 8 / 1e-320 overflows to infinity: more steps than any counter holds.
+        assert_eq!(duration_to_steps(8.0, 1e-320), u64::MAX);
+        assert_eq!(refractory_steps(8.0, 1e-320), None);
+    }
 
     #[test]
     fn duration_rounds_half_away_from_zero() {

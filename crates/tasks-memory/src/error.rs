@@ -38,7 +38,9 @@ pub enum Error {
         dt_ms: f64,
     },
     /// Two arguments that must have one entry each per cue value differ in length.
-    #[error("{name} has {actual} entries but {expected} were expected (one per cue value)")]
+    #[error(
+        "{name} has length {actual} but must have length {expected} (one entry per cue value)"
+    )]
     LengthMismatch {
         /// Argument name.
         name: &'static str,

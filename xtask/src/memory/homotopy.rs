@@ -135,7 +135,8 @@ impl CalibrationHomotopy {
         if self.stages == 0 || self.stages > MAX_STAGES {
             bail!(
                 "invalid calibration_homotopy.stages = {}: give a value in [1, {MAX_STAGES}] \
-                 (1 calibrates with the fitted curve directly)",
+                 (1 calibrates with the fitted curve directly, the default when \
+                 calibration_homotopy is left out)",
                 self.stages
             );
         }
