@@ -103,7 +103,8 @@ mod tests {
 
     #[test]
     fn bytes_beyond_isize_max_are_an_error() {
-        // usize::MAX / 2 entries of 8 bytes are 4 * usize::MAX bytes: no allocation is tried.
+        // usize::MAX / 2 entries of 8 bytes are about 4 * usize::MAX bytes, so no allocation is
+        // tried.
         let len = (usize::MAX / 2) as u128;
         assert!(matches!(
             request().filled(len, 0.0f64),

@@ -79,8 +79,8 @@ pub enum Error {
          non-finite; lower the learning rate or check the batch targets"
     )]
     Diverged {
-        /// Index of the failed iteration: as passed to the batch sampler in training, the
-        /// number of steps taken before in [`crate::ReadoutAdam::step`].
+        /// Index of the failed iteration: the one passed to the batch sampler in training,
+        /// or the number of steps already taken in [`crate::ReadoutAdam::step`].
         iteration: usize,
         /// `loss`, or the parameter (`w`, `u`, `b`, `y0`, and for a read-out network
         /// `w_out`, `b_out`) whose gradient or updated value was non-finite.
