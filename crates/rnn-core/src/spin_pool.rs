@@ -5,7 +5,8 @@
 //! of microseconds on an idle machine. On the 2-vCPU virtual machine of the benchmarks a
 //! sleeping worker took up to about a millisecond to wake, so the caller waited for the last
 //! chunk. These helpers instead poll for the next job for up to [`SPIN_TIME`] and only then
-//! park. Which thread runs a task never changes its result.
+//! park, and on Linux a helper moves off the caller's CPU when it finds itself there. Which
+//! thread runs a task never changes its result.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -79,12 +80,14 @@ where
         run: run_erased::<R>,
     };
     let posted = &helpers[..n_helpers.min(helpers.len())];
+    let caller_cpu = placement::current_cpu();
     for helper in posted {
-        helper.post(erased, spin);
+        helper.post(erased, spin, caller_cpu);
     }
     job.run();
+    let caller_cpu = placement::current_cpu();
     for helper in posted {
-        helper.collect(spin);
+        helper.collect(spin, caller_cpu);
     }
     drop(helpers);
 
@@ -175,6 +178,11 @@ struct Shared {
     spin: AtomicBool,
     /// Whether the helper is parked or about to park.
     parked: AtomicBool,
+    /// The CPU the caller ran on when it posted the job ([`placement::UNKNOWN_CPU`] if
+    /// not known).
+    caller_cpu: AtomicUsize,
+    /// The CPU the helper ran on when it took its job.
+    helper_cpu: AtomicUsize,
     job: Mutex<Option<ErasedJob>>,
     /// The caller waiting for `DONE`, once it has stopped spinning and parks.
     waiter: Mutex<Option<Thread>>,
@@ -191,6 +199,8 @@ impl Helper {
             state: AtomicU32::new(IDLE),
             spin: AtomicBool::new(false),
             parked: AtomicBool::new(false),
+            caller_cpu: AtomicUsize::new(placement::UNKNOWN_CPU),
+            helper_cpu: AtomicUsize::new(placement::UNKNOWN_CPU),
             job: Mutex::new(None),
             waiter: Mutex::new(None),
         });
@@ -205,9 +215,10 @@ impl Helper {
     }
 
     /// Hands `job` to the helper and wakes it if it is parked.
-    fn post(&self, job: ErasedJob, spin: bool) {
+    fn post(&self, job: ErasedJob, spin: bool, caller_cpu: usize) {
         *self.shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job);
         self.shared.spin.store(spin, Ordering::Relaxed);
+        self.shared.caller_cpu.store(caller_cpu, Ordering::Relaxed);
         self.shared.state.store(POSTED, Ordering::SeqCst);
         if self.shared.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
@@ -215,7 +226,7 @@ impl Helper {
     }
 
     /// Takes the job back if the helper has not started it, else waits until it is done.
-    fn collect(&self, spin: bool) {
+    fn collect(&self, spin: bool, caller_cpu: usize) {
         let state = &self.shared.state;
         if state
             .compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire)
@@ -226,8 +237,15 @@ impl Helper {
 
         // The helper is running its last task, so the wait is short unless the helper
         // started late or its CPU is taken by another process. After the spin the caller
-        // parks, so that it does not hold a CPU the helper may need.
-        let spin_time = if spin { SPIN_TIME } else { Duration::ZERO };
+        // parks, so that it does not hold a CPU the helper may need. It parks at once if
+        // the helper runs on the caller's own CPU.
+        let shares_cpu = caller_cpu != placement::UNKNOWN_CPU
+            && self.shared.helper_cpu.load(Ordering::Relaxed) == caller_cpu;
+        let spin_time = if spin && !shares_cpu {
+            SPIN_TIME
+        } else {
+            Duration::ZERO
+        };
         let started = Instant::now();
         let mut polls = 0u32;
         while state.load(Ordering::Acquire) != DONE {
@@ -255,7 +273,19 @@ impl Helper {
 
 /// Waits for posted jobs and runs them, spinning for up to [`SPIN_TIME`] after each job (if
 /// the job asked for it), then parking.
+///
+/// A helper that finds itself on the CPU of the thread that posted the last job moves to
+/// another CPU it may use. On the 2-vCPU benchmark machine the scheduler sometimes kept the
+/// two threads on one CPU for milliseconds while the other CPU idled. The spinning helper
+/// then took the caller's CPU time, or the caller waited for a helper that could not run.
 fn helper_loop(shared: &Shared) {
+    let placement = placement::Placement::of_current_thread();
+    let leave_caller_cpu = || {
+        let cpu = placement::current_cpu();
+        if cpu != placement::UNKNOWN_CPU && cpu == shared.caller_cpu.load(Ordering::Relaxed) {
+            placement.leave(cpu);
+        }
+    };
     loop {
         let finished = Instant::now();
         let spin_time = if shared.spin.load(Ordering::Relaxed) {
@@ -266,8 +296,12 @@ fn helper_loop(shared: &Shared) {
         let mut polls = 0u32;
         while shared.state.load(Ordering::Acquire) != POSTED {
             polls = polls.wrapping_add(1);
-            if !polls.is_multiple_of(POLLS_PER_CLOCK_READ) || finished.elapsed() < spin_time {
+            if !polls.is_multiple_of(POLLS_PER_CLOCK_READ) {
                 std::hint::spin_loop();
+                continue;
+            }
+            if finished.elapsed() < spin_time {
+                leave_caller_cpu();
                 continue;
             }
             // Announce the park before the last check, so that a caller that posts after
@@ -278,6 +312,11 @@ fn helper_loop(shared: &Shared) {
             }
             shared.parked.store(false, Ordering::SeqCst);
         }
+        // Stored before the job is taken, so that a caller that finds it taken reads it.
+        leave_caller_cpu();
+        shared
+            .helper_cpu
+            .store(placement::current_cpu(), Ordering::Relaxed);
         if shared
             .state
             .compare_exchange(POSTED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
@@ -303,6 +342,84 @@ fn helper_loop(shared: &Shared) {
             caller.unpark();
         }
         drop(waiter);
+    }
+}
+
+/// Reading the CPU of a thread, and moving a helper thread off a CPU (Linux only).
+#[cfg(target_os = "linux")]
+mod placement {
+    use std::mem::{size_of, MaybeUninit};
+
+    /// Marker for a CPU that could not be read.
+    pub(super) const UNKNOWN_CPU: usize = usize::MAX;
+
+    /// Returns the CPU the calling thread runs on now, or [`UNKNOWN_CPU`].
+    pub(super) fn current_cpu() -> usize {
+        // SAFETY: `sched_getcpu` has no arguments and no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        usize::try_from(cpu).unwrap_or(UNKNOWN_CPU)
+    }
+
+    /// The CPUs a thread was allowed to run on when it started.
+    pub(super) struct Placement {
+        pub(super) allowed: Option<libc::cpu_set_t>,
+    }
+
+    impl Placement {
+        pub(super) fn of_current_thread() -> Placement {
+            let mut set = MaybeUninit::<libc::cpu_set_t>::zeroed();
+            // SAFETY: `set` is a writable `cpu_set_t` of the size passed, and pid 0 names
+            // the calling thread.
+            let status = unsafe {
+                libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr())
+            };
+            Placement {
+                // SAFETY: all-zero bytes are a valid (empty) `cpu_set_t`, and a successful
+                // call filled it in.
+                allowed: (status == 0).then(|| unsafe { set.assume_init() }),
+            }
+        }
+
+        /// Restricts the calling thread to its allowed CPUs other than `cpu`, which moves
+        /// it off `cpu`. Does nothing if `cpu` is its only CPU or the call fails: the
+        /// thread then stays where it is, which costs time but never a result.
+        pub(super) fn leave(&self, cpu: usize) {
+            let Some(mut set) = self.allowed else {
+                return;
+            };
+            if cpu >= 8 * size_of::<libc::cpu_set_t>() {
+                return;
+            }
+            // SAFETY: `cpu` is within the set's bits (checked above).
+            unsafe { libc::CPU_CLR(cpu, &mut set) };
+            // SAFETY: `set` is a valid `cpu_set_t`.
+            if unsafe { libc::CPU_COUNT(&set) } == 0 {
+                return;
+            }
+            // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 names the
+            // calling thread.
+            unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+        }
+    }
+}
+
+/// Other systems: the CPU is never known, so a helper never moves.
+#[cfg(not(target_os = "linux"))]
+mod placement {
+    pub(super) const UNKNOWN_CPU: usize = usize::MAX;
+
+    pub(super) fn current_cpu() -> usize {
+        UNKNOWN_CPU
+    }
+
+    pub(super) struct Placement;
+
+    impl Placement {
+        pub(super) fn of_current_thread() -> Placement {
+            Placement
+        }
+
+        pub(super) fn leave(&self, _cpu: usize) {}
     }
 }
 
@@ -352,6 +469,33 @@ mod tests {
             let expected: Vec<usize> = (0..9).map(|i| 100 * caller + i).collect();
             assert_eq!(*output, expected, "caller {caller}");
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn leaving_a_cpu_moves_the_thread() {
+        // A fresh thread, so that the test's own thread keeps its CPU mask.
+        std::thread::spawn(|| {
+            let placement = placement::Placement::of_current_thread();
+            let allowed = placement.allowed.expect("sched_getaffinity works on Linux");
+            // SAFETY: `allowed` is a valid `cpu_set_t`.
+            if unsafe { libc::CPU_COUNT(&allowed) } < 2 {
+                return;
+            }
+            let cpu = placement::current_cpu();
+            assert_ne!(cpu, placement::UNKNOWN_CPU);
+            placement.leave(cpu);
+            // `sched_setaffinity` returns once the thread runs on an allowed CPU.
+            assert_ne!(placement::current_cpu(), cpu);
+            let now = placement::Placement::of_current_thread().allowed.unwrap();
+            // SAFETY: `cpu` is below the set size, as `sched_getcpu` returned it.
+            assert!(
+                !unsafe { libc::CPU_ISSET(cpu, &now) },
+                "cpu {cpu} still allowed"
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
