@@ -232,12 +232,14 @@ impl<T: Real> ReadoutNet<T> {
     ///
     /// `inputs` has shape `(n_steps, batch, n_inputs)` and `targets`
     /// `(n_steps, batch, n_outputs)`. The batch is cut into chunks of 16 (`f32`) or 8
-    /// (`f64`) trials. They run in parallel on the calling thread and on helper threads that
-    /// stay awake between calls, as many threads in all as the current rayon pool has.
-    /// Within a chunk, each
-    /// trial sums its gradient terms over the steps in its own SIMD lane, and the lanes are
-    /// added at the end. Chunk gradients are then summed in chunk order, so the result is
-    /// bit-identical for any number of threads. The loss is accumulated in `f64`.
+    /// (`f64`) trials. They run in parallel on the calling thread and on helper threads, as
+    /// many threads in all as the current rayon pool has. A helper polls for the next call
+    /// for up to 1 ms before it sleeps (unless the pool has more threads than the process
+    /// has CPUs), and on Linux one that finds itself on the caller's CPU narrows its own CPU
+    /// mask to the other CPUs it may use. Within a chunk, each trial sums its gradient terms
+    /// over the steps in its own SIMD lane, and the lanes are added at the end. Chunk
+    /// gradients are then summed in chunk order, so the result is bit-identical for any
+    /// number of threads. The loss is accumulated in `f64`.
     ///
     /// The kernel is chosen at run time: AVX-512F, else AVX2 with FMA, else a portable one.
     /// The first two give the same bits. The portable kernel rounds each product before
