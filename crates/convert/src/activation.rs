@@ -162,7 +162,8 @@ pub fn siegert_params(neuron: &NeuronParams) -> SiegertParams {
 }
 
 /// Replaces `values` by the closest non-decreasing sequence in least squares (pool adjacent
-/// violators), which removes sampling wiggles without moving a monotone curve.
+/// violators), which removes sampling wiggles without moving a monotone curve. Pooled means
+/// stay finite for any finite input, even where the sum of a pool would exceed `f64::MAX`.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for a NaN or infinite value, which has no place in an order.
@@ -175,15 +176,32 @@ pub fn make_nondecreasing(values: &[f64]) -> Result<Vec<f64>, Error> {
         while blocks.len() > 1 && blocks[blocks.len() - 2].0 > blocks[blocks.len() - 1].0 {
             let (mean_b, count_b) = blocks.pop().expect("two blocks");
             let (mean_a, count_a) = blocks.pop().expect("two blocks");
-            let count = count_a + count_b;
-            let mean = (mean_a * count_a as f64 + mean_b * count_b as f64) / count as f64;
-            blocks.push((mean, count));
+            let mean = pooled_mean(mean_a, count_a, mean_b, count_b);
+            blocks.push((mean, count_a + count_b));
         }
     }
     Ok(blocks
         .into_iter()
         .flat_map(|(mean, count)| std::iter::repeat_n(mean, count))
         .collect())
+}
+
+/// Computes the mean of a block of `count_a` values with mean `mean_a` pooled with a block of
+/// `count_b` values with the smaller mean `mean_b`.
+fn pooled_mean(mean_a: f64, count_a: usize, mean_b: f64, count_b: usize) -> f64 {
+    let count = (count_a + count_b) as f64;
+    let mean = (mean_a * count_a as f64 + mean_b * count_b as f64) / count;
+    if mean.is_finite() {
+        return mean;
+    }
+    // The weighted sum overflowed, but the mean lies between the two block means. Dividing
+    // the terms by a power of two of at least 2 * count keeps their sum below f64::MAX / 2.
+    // The division is exact unless a term becomes subnormal, and such a term is negligible
+    // next to a sum this large.
+    let scale = 2f64.powi(-(count.log2().ceil() as i32 + 1));
+    let scaled_sum = mean_a * scale * count_a as f64 + mean_b * scale * count_b as f64;
+    // The clamp catches a result rounded past f64::MAX.
+    (scaled_sum / count / scale).clamp(mean_b, mean_a)
 }
 
 /// Measures `Phi(x) = F(g x + mu_0) / f_max` on the grid of `config` and builds the tabulated
@@ -286,7 +304,9 @@ pub fn tabulate_activation(
 ///
 /// # Errors
 /// [`Error::Shape`] when `x` and `y` differ in length, and [`Error::InvalidParameter`] for a
-/// `bandwidth` that is not finite and > 0 or a NaN or infinite value in `x` or `y`.
+/// `bandwidth` that is not finite and > 0 or a NaN or infinite value in `x` or `y`. The same
+/// error names a value of `y` whose fit overshoots past `f64::MAX`, which only happens when
+/// `|y|` comes close to that limit.
 pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Result<Vec<f64>, Error> {
     if x.len() != y.len() {
         return Err(Error::Shape(format!(
@@ -299,28 +319,36 @@ pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Result<Ve
     check_positive("bandwidth", bandwidth)?;
     check_finite("x", x)?;
     check_finite("y", y)?;
-    let reach = 3.0 * bandwidth;
+    // y is scaled by a power of two, which is exact, so that its largest magnitude lies in
+    // [1, 2) and the weighted sums of y neither overflow nor lose bits to subnormals.
+    let y_max = y.iter().fold(0.0f64, |max, v| max.max(v.abs()));
+    let y_exponent = y_max.log2().floor().clamp(-1000.0, 1000.0) as i32;
+    let y_scale = 2f64.powi(-y_exponent);
+    let y_unscale = 2f64.powi(y_exponent);
     let smoothed = x
         .iter()
         .enumerate()
         .map(|(i, &center)| {
-            // Weighted moments of the offsets d = x_k - center, up to d^4, and of y d^j.
+            // Weighted moments of the offsets in bandwidths, u = (x_k - center) / bandwidth,
+            // up to u^4, and of y u^j. Within the reach of 3 bandwidths |u| <= 3, so the
+            // moments stay finite however large or small the spacing of x. A fit in u has the
+            // same value at the center as a fit in x - center.
             let mut m = [0.0f64; 5];
             let mut r = [0.0f64; 3];
             let mut n_used = 0;
             for (&xk, &yk) in x.iter().zip(y) {
-                let d = xk - center;
-                if d.abs() > reach {
+                let u = (xk - center) / bandwidth;
+                if u.abs() > 3.0 {
                     continue;
                 }
-                let w = (-0.5 * (d / bandwidth).powi(2)).exp();
+                let w = (-0.5 * u * u).exp();
                 let mut power = w;
                 for (j, moment) in m.iter_mut().enumerate() {
                     *moment += power;
                     if j < 3 {
-                        r[j] += power * yk;
+                        r[j] += power * yk * y_scale;
                     }
-                    power *= d;
+                    power *= u;
                 }
                 n_used += 1;
             }
@@ -340,9 +368,17 @@ pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Result<Ve
                 return y[i];
             }
             let numerator = det3([[r[0], m[1], m[2]], [r[1], m[2], m[3]], [r[2], m[3], m[4]]]);
-            (numerator / det).max(0.0)
+            (numerator / det).max(0.0) * y_unscale
         })
-        .collect();
+        .collect::<Vec<f64>>();
+    // A fit can overshoot the largest |y|, and past f64::MAX it becomes infinite.
+    if let Some(position) = smoothed.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidParameter {
+            name: "y",
+            value: y[position],
+            expected: "values whose local quadratic fit stays below f64::MAX; scale y down",
+        });
+    }
     Ok(smoothed)
 }
 
@@ -386,6 +422,70 @@ mod tests {
         }
     }
 
+    /// Returns 121 points spaced 0.05 apart of a logistic plus alternating noise of 0.002, so
+    /// that the smoothing changes every value.
+    fn noisy_logistic() -> (Vec<f64>, Vec<f64>) {
+        let x: Vec<f64> = (0..121).map(|k| -3.0 + 0.05 * f64::from(k)).collect();
+        let y = x
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| 1.0 / (1.0 + (-v).exp()) + if k % 2 == 0 { 0.002 } else { -0.002 })
+            .collect();
+        (x, y)
+    }
+
+    #[test]
+    fn smoothing_ignores_x_scale() {
+        // Multiplying x and the bandwidth by a power of two is exact and leaves the offsets in
+        // bandwidths unchanged, so the smoothed values must match bit for bit. 2^330 is about
+        // 2e99, where a fourth power of the raw offsets would overflow, and 2^-330 is about
+        // 5e-100, where it would underflow.
+        let (x, y) = noisy_logistic();
+        let reference = smooth_local_quadratic(&x, &y, 0.25).unwrap();
+        assert_ne!(reference, y);
+        for exponent in [330, -330] {
+            let scale = 2f64.powi(exponent);
+            let scaled_x: Vec<f64> = x.iter().map(|v| v * scale).collect();
+            let smoothed = smooth_local_quadratic(&scaled_x, &y, 0.25 * scale).unwrap();
+            assert_eq!(smoothed, reference, "x scaled by 2^{exponent}");
+        }
+    }
+
+    #[test]
+    fn smoothing_scales_with_y() {
+        // Multiplying y by a power of two must multiply the smoothed values by the same
+        // power exactly. At 2^1023 (about 9e307) a weighted sum of y over the 31 points in
+        // reach would overflow. At 2^-1000 the products of y with powers of the offsets come
+        // within a few orders of magnitude of the subnormal range.
+        let (x, y) = noisy_logistic();
+        let reference = smooth_local_quadratic(&x, &y, 0.25).unwrap();
+        for exponent in [1023, -1000] {
+            let scale = 2f64.powi(exponent);
+            let scaled_y: Vec<f64> = y.iter().map(|v| v * scale).collect();
+            let smoothed = smooth_local_quadratic(&x, &scaled_y, 0.25).unwrap();
+            for (k, (s, r)) in smoothed.iter().zip(&reference).enumerate() {
+                assert_eq!(*s, r * scale, "point {k}, y scaled by 2^{exponent}");
+            }
+        }
+    }
+
+    #[test]
+    fn smoothing_rejects_overshoot_past_max() {
+        // Across a step the local quadratic fit overshoots the upper level: for a step from 0
+        // to 1 on x = 0..8 with bandwidth 1 the fit at x = 5 is about 1.04. With the level
+        // at f64::MAX that fit cannot be represented, while a quarter of it can.
+        let x: Vec<f64> = (0..9).map(f64::from).collect();
+        let step = |level: f64| [0.0, 0.0, 0.0, 0.0, level, level, level, level, level];
+        let err = smooth_local_quadratic(&x, &step(f64::MAX), 1.0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "y", .. }),
+            "{err:?}"
+        );
+        let level = f64::MAX / 4.0;
+        let smoothed = smooth_local_quadratic(&x, &step(level), 1.0).unwrap();
+        assert!(smoothed[5] > level, "{smoothed:?}");
+    }
+
     #[test]
     fn negative_bandwidth_is_rejected() {
         let config = TableConfig {
@@ -418,6 +518,23 @@ mod tests {
             make_nondecreasing(&[3.0, 2.0, 1.0]).unwrap(),
             vec![2.0, 2.0, 2.0]
         );
+    }
+
+    #[test]
+    fn nondecreasing_pools_near_max() {
+        // Pooling (1.7e308, 1.7e308, 1) gives the mean (2 * 1.7e308 + 1) / 3, which is
+        // 1.7e308 * 2 / 3 to double precision, although the sum 3.4e308 exceeds f64::MAX.
+        let pooled = make_nondecreasing(&[1.7e308, 1.7e308, 1.0]).unwrap();
+        let expected = 1.7e308 / 3.0 * 2.0;
+        for value in &pooled {
+            assert!(((value - expected) / expected).abs() < 1e-15, "{pooled:?}");
+        }
+        // (MAX, MAX, -MAX) pools to MAX / 3.
+        let pooled = make_nondecreasing(&[f64::MAX, f64::MAX, -f64::MAX]).unwrap();
+        let expected = f64::MAX / 3.0;
+        for value in &pooled {
+            assert!(((value - expected) / expected).abs() < 1e-15, "{pooled:?}");
+        }
     }
 
     #[test]

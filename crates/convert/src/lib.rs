@@ -59,6 +59,15 @@ pub enum Error {
         /// Description of the empty input.
         name: &'static str,
     },
+    /// A minimisation saw no finite objective value, so it has no minimum to return.
+    #[error(
+        "the objective returned NaN or infinity at all {evaluations} points evaluated: \
+         start the search where the objective is finite"
+    )]
+    NoFiniteObjective {
+        /// Objective evaluations made.
+        evaluations: usize,
+    },
     /// The spiking simulator rejected the network.
     #[error(transparent)]
     Simulator(#[from] iaf_sim::Error),

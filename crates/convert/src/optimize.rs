@@ -7,7 +7,7 @@ use crate::Error;
 pub struct Minimum {
     /// Best point found.
     pub point: Vec<f64>,
-    /// Objective at `point`.
+    /// Objective at `point`, always finite.
     pub value: f64,
     /// Objective evaluations used.
     pub evaluations: usize,
@@ -20,7 +20,8 @@ pub struct Minimum {
 /// than `max_evaluations` can be reported.
 ///
 /// A non-finite objective value counts as worse than any finite one, so the simplex moves away
-/// from invalid regions.
+/// from invalid regions. A search that sees no finite value returns an error, so a returned
+/// `value` is always finite.
 ///
 /// # Errors
 /// [`Error::Shape`] when `start` is empty or `steps` differs from it in length.
@@ -29,6 +30,7 @@ pub struct Minimum {
 /// flat along that axis. The same error rejects a
 /// `tolerance` that is not finite and >= 0, and a `max_evaluations` below `start.len() + 1`,
 /// the evaluations of the initial simplex.
+/// [`Error::NoFiniteObjective`] when every evaluation returned NaN or infinity.
 pub fn nelder_mead(
     objective: &mut dyn FnMut(&[f64]) -> f64,
     start: &[f64],
@@ -163,6 +165,10 @@ pub fn nelder_mead(
     }
     simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (point, value) = simplex.swap_remove(0);
+    // Non-finite values were mapped to infinity, so an infinite best means none was finite.
+    if value == f64::INFINITY {
+        return Err(Error::NoFiniteObjective { evaluations });
+    }
     Ok(Minimum {
         point,
         value,
@@ -189,6 +195,34 @@ mod tests {
         let mut f = |x: &[f64]| (x[0].sqrt() - 2.0).powi(2);
         let min = nelder_mead(&mut f, &[0.5], &[-1.0], 1e-14, 1000).unwrap();
         assert!((min.point[0] - 4.0).abs() < 1e-4, "{:?}", min.point);
+    }
+
+    #[test]
+    fn rejects_objective_never_finite() {
+        // A NaN objective never meets the tolerance, so the search uses its whole budget of
+        // 50 evaluations. A budget of 3 covers only the initial simplex of two coordinates.
+        let mut f = |_: &[f64]| f64::NAN;
+        let err = nelder_mead(&mut f, &[1.0], &[0.5], 1e-12, 50).unwrap_err();
+        assert!(
+            matches!(err, Error::NoFiniteObjective { evaluations } if evaluations >= 50),
+            "{err:?}"
+        );
+        let mut g = |_: &[f64]| f64::INFINITY;
+        let err = nelder_mead(&mut g, &[1.0, 2.0], &[0.5, 0.5], 1e-12, 3).unwrap_err();
+        assert!(
+            matches!(err, Error::NoFiniteObjective { evaluations: 3 }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn keeps_one_finite_value() {
+        // Only the start is finite, so the search must return it even though every other
+        // evaluation is NaN.
+        let mut f = |x: &[f64]| if x[0] == 1.0 { 7.0 } else { f64::NAN };
+        let min = nelder_mead(&mut f, &[1.0], &[0.5], 1e-12, 30).unwrap();
+        assert_eq!(min.point, vec![1.0]);
+        assert_eq!(min.value, 7.0);
     }
 
     #[test]

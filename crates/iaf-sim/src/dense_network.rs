@@ -169,6 +169,10 @@ impl DenseNetwork {
     /// Invalid parameters, `threads == 0`, a network too large to address
     /// ([`Error::DenseNetworkTooLarge`]) or to allocate ([`Error::AllocationFailed`]), or a
     /// non-finite weight ([`Error::InvalidDenseWeight`], the one with the smallest `pre`).
+    ///
+    /// NOTE: under Linux memory overcommit an allocation of weights larger than the free memory
+    /// can succeed, and the process is then killed when `fill_row` first writes to those
+    /// pages. So [`Error::AllocationFailed`] is not returned for every network that does not fit.
     pub fn from_rows<F>(
         params: DenseNetworkParams,
         threads: usize,
@@ -235,7 +239,9 @@ impl DenseNetwork {
     /// Builds a dense network from a weight matrix shaped `(n_post, n_pre)` = `(n, n)`.
     ///
     /// # Errors
-    /// Invalid parameters, a matrix of another shape, or a non-finite weight.
+    /// Invalid parameters, a matrix of another shape, a non-finite weight, or a network too
+    /// large to allocate ([`Error::AllocationFailed`]), as for
+    /// [`from_rows`](DenseNetwork::from_rows), whose note on Linux memory overcommit applies.
     pub fn from_matrix(
         params: DenseNetworkParams,
         weights: ArrayView2<'_, f64>,

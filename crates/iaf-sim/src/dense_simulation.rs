@@ -123,6 +123,10 @@ impl<'a> DenseSimulation<'a> {
     /// to one per neuron. [`Error::AllocationFailed`] when the per-neuron state or the delay
     /// buffer, `(longest delay in steps + 1) * n_neurons` values under dense coupling, does not
     /// fit in memory.
+    ///
+    /// NOTE: under Linux memory overcommit an allocation larger than the free memory can
+    /// succeed, and the process is then killed when it first writes to those pages, so this
+    /// error is not returned for every request that does not fit.
     pub fn new(network: &'a DenseNetwork, seed: u64, threads: usize) -> Result<Self, Error> {
         if threads == 0 {
             return Err(Error::InvalidThreadCount);

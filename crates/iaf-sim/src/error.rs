@@ -5,12 +5,16 @@ use crate::Source;
 /// Invalid parameters of a network or an invalid setting of a running simulation.
 ///
 /// Population, Poisson source and projection indices are positions in the vectors of
-/// [`NetworkParams`](crate::NetworkParams).
+/// [`NetworkParams`](crate::NetworkParams). Messages print a float whose magnitude is below
+/// 1e-4 or at least 1e9 in scientific notation, such as `1e300`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The time step is zero, negative or not finite.
-    #[error("invalid time step dt_ms = {dt_ms}: it must be a finite number of milliseconds > 0")]
+    #[error(
+        "invalid time step dt_ms = {dt_ms}: it must be a finite number of milliseconds > 0",
+        dt_ms = format_compact(*.dt_ms)
+    )]
     InvalidTimeStep {
         /// The rejected time step (ms).
         dt_ms: f64,
@@ -19,7 +23,8 @@ pub enum Error {
     /// The time step is not below the membrane time constant of a population.
     #[error(
         "population {pop}: time step dt_ms = {dt_ms} must be below the membrane time constant \
-         tau_m_ms = {tau_m_ms}; reduce dt_ms (0.1 ms is typical)"
+         tau_m_ms = {tau_m_ms}; reduce dt_ms (0.1 ms is typical)",
+        dt_ms = format_compact(*.dt_ms), tau_m_ms = format_compact(*.tau_m_ms)
     )]
     TimeStepNotBelowMembraneTau {
         /// Population index.
@@ -33,7 +38,8 @@ pub enum Error {
     /// A membrane or synaptic time constant is zero, negative or not finite.
     #[error(
         "population {pop}: invalid time constant {name} = {value}: it must be a finite number \
-         of milliseconds > 0"
+         of milliseconds > 0",
+        value = format_compact(*.value)
     )]
     InvalidTimeConstant {
         /// Population index.
@@ -47,7 +53,8 @@ pub enum Error {
     /// The rise time of a difference-of-exponentials synapse exceeds its decay time.
     #[error(
         "population {pop}: synaptic rise time rise_ms = {rise_ms} exceeds decay time \
-         decay_ms = {decay_ms}; rise_ms must be <= decay_ms (swap them if they were exchanged)"
+         decay_ms = {decay_ms}; rise_ms must be <= decay_ms (swap them if they were exchanged)",
+        rise_ms = format_compact(*.rise_ms), decay_ms = format_compact(*.decay_ms)
     )]
     RiseAboveDecay {
         /// Population index.
@@ -61,7 +68,8 @@ pub enum Error {
     /// The refractory period is shorter than one time step or not finite.
     #[error(
         "population {pop}: refractory period t_ref_ms = {t_ref_ms} is invalid: it must be \
-         finite and >= the time step dt_ms = {dt_ms}; raise t_ref_ms or reduce dt_ms"
+         finite and >= the time step dt_ms = {dt_ms}; raise t_ref_ms or reduce dt_ms",
+        t_ref_ms = format_compact(*.t_ref_ms), dt_ms = format_compact(*.dt_ms)
     )]
     InvalidRefractoryPeriod {
         /// Population index.
@@ -75,7 +83,8 @@ pub enum Error {
     /// The refractory period lasts more time steps than its `u32` step counter can hold.
     #[error(
         "population {pop}: refractory period t_ref_ms = {t_ref_ms} is more than {max_steps} \
-         time steps of dt_ms = {dt_ms}; raise dt_ms or shorten t_ref_ms"
+         time steps of dt_ms = {dt_ms}; raise dt_ms or shorten t_ref_ms",
+        t_ref_ms = format_compact(*.t_ref_ms), dt_ms = format_compact(*.dt_ms)
     )]
     RefractoryPeriodTooLong {
         /// Population index.
@@ -91,7 +100,8 @@ pub enum Error {
     /// Threshold and reset are not finite or the threshold is not above the reset.
     #[error(
         "population {pop}: threshold v_threshold = {v_threshold} and reset v_reset = {v_reset} \
-         must be finite with v_threshold > v_reset"
+         must be finite with v_threshold > v_reset",
+        v_threshold = format_compact(*.v_threshold), v_reset = format_compact(*.v_reset)
     )]
     InvalidThreshold {
         /// Population index.
@@ -103,7 +113,10 @@ pub enum Error {
     },
 
     /// The noise amplitude is negative or not finite.
-    #[error("population {pop}: noise amplitude sigma_v = {sigma_v} must be finite and >= 0")]
+    #[error(
+        "population {pop}: noise amplitude sigma_v = {sigma_v} must be finite and >= 0",
+        sigma_v = format_compact(*.sigma_v)
+    )]
     InvalidNoise {
         /// Population index.
         pop: usize,
@@ -112,7 +125,10 @@ pub enum Error {
     },
 
     /// The bias current is not finite.
-    #[error("population {pop}: bias current bias = {bias} must be finite")]
+    #[error(
+        "population {pop}: bias current bias = {bias} must be finite",
+        bias = format_compact(*.bias)
+    )]
     InvalidBias {
         /// Population index.
         pop: usize,
@@ -157,7 +173,8 @@ pub enum Error {
     /// The connection probability of a Bernoulli projection is outside [0, 1].
     #[error(
         "projection {projection}: connection probability p = {p} is outside [0, 1]; \
-         give a probability between 0 (no synapses) and 1 (every pair)"
+         give a probability between 0 (no synapses) and 1 (every pair)",
+        p = format_compact(*.p)
     )]
     InvalidConnectionProbability {
         /// Projection index.
@@ -209,7 +226,10 @@ pub enum Error {
     },
 
     /// A synaptic weight is not finite.
-    #[error("projection {projection}: synaptic weight = {weight} must be finite")]
+    #[error(
+        "projection {projection}: synaptic weight = {weight} must be finite",
+        weight = format_compact(*.weight)
+    )]
     InvalidWeight {
         /// Projection index.
         projection: usize,
@@ -220,7 +240,8 @@ pub enum Error {
     /// A delay is negative, not finite, or too long to count in `u32` steps.
     #[error(
         "projection {projection}: delay_ms = {delay_ms} is invalid: it must be finite, >= 0 \
-         and at most {max_steps} time steps; for a longer delay raise dt_ms"
+         and at most {max_steps} time steps; for a longer delay raise dt_ms",
+        delay_ms = format_compact(*.delay_ms)
     )]
     InvalidDelay {
         /// Projection index.
@@ -246,7 +267,8 @@ pub enum Error {
     /// A Poisson rate is negative, not finite, or beyond what one step can sample.
     #[error(
         "poisson source {source_idx}: rate_hz = {rate_hz} is invalid: it must be finite, \
-         >= 0 and below {max_rate_hz} Hz for this source size and time step"
+         >= 0 and below {max_rate_hz} Hz for this source size and time step",
+        rate_hz = format_compact(*.rate_hz), max_rate_hz = format_compact(*.max_rate_hz)
     )]
     InvalidPoissonRate {
         /// Poisson source index.
@@ -275,7 +297,8 @@ pub enum Error {
     /// A delay between two populations of a dense network is invalid.
     #[error(
         "delays_ms[{target}][{source_pop}] = {delay_ms} is invalid: it must be finite, >= 0 \
-         and at most {max_steps} time steps; for a longer delay raise dt_ms"
+         and at most {max_steps} time steps; for a longer delay raise dt_ms",
+        delay_ms = format_compact(*.delay_ms)
     )]
     InvalidPairDelay {
         /// Target population index (row).
@@ -291,7 +314,8 @@ pub enum Error {
     /// A weight of a dense network is not finite.
     #[error(
         "dense weight from neuron {pre} onto neuron {post} is {weight}: every weight must be \
-         finite (check the weight generator)"
+         finite (check the weight generator)",
+        weight = format_compact(*.weight)
     )]
     InvalidDenseWeight {
         /// Presynaptic neuron (global index).
@@ -314,7 +338,7 @@ pub enum Error {
     },
 
     /// A per-neuron value is not finite.
-    #[error("{name}[{neuron}] = {value} must be finite")]
+    #[error("{name}[{neuron}] = {value} must be finite", value = format_compact(*.value))]
     NonFiniteValue {
         /// Name of the argument.
         name: &'static str,
@@ -325,7 +349,10 @@ pub enum Error {
     },
 
     /// An injected current is not finite.
-    #[error("population {pop}: injected current {current} must be finite")]
+    #[error(
+        "population {pop}: injected current {current} must be finite",
+        current = format_compact(*.current)
+    )]
     InvalidInjectedCurrent {
         /// Population index.
         pop: usize,
@@ -334,7 +361,10 @@ pub enum Error {
     },
 
     /// A synaptic current set on a running simulation is not finite.
-    #[error("population {pop}: synaptic current {current} must be finite")]
+    #[error(
+        "population {pop}: synaptic current {current} must be finite",
+        current = format_compact(*.current)
+    )]
     InvalidSynapticCurrent {
         /// Population index.
         pop: usize,
@@ -408,6 +438,17 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// Formats `value` in full decimal when its magnitude is in [1e-4, 1e9) and in scientific
+/// notation outside that range, so that 1e300 prints as "1e300" instead of 301 digits and
+/// 1e-12 as "1e-12" instead of "0.000000000001". Zero, infinities and NaN print as usual.
+fn format_compact(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() || (1e-4..1e9).contains(&value.abs()) {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +458,122 @@ mod tests {
         assert_eq!(count(1, "population"), "1 population");
         assert_eq!(count(0, "population"), "0 populations");
         assert_eq!(count(3, "neuron"), "3 neurons");
+    }
+
+    #[test]
+    fn format_compact_switches_at_range_ends() {
+        assert_eq!(format_compact(1e300), "1e300");
+        assert_eq!(format_compact(-1e300), "-1e300");
+        assert_eq!(format_compact(1e-12), "1e-12");
+        assert_eq!(format_compact(1e9), "1e9");
+        assert_eq!(format_compact(999_999_999.0), "999999999");
+        assert_eq!(format_compact(1e-4), "0.0001");
+        assert_eq!(format_compact(9e-5), "9e-5");
+        assert_eq!(format_compact(0.1), "0.1");
+        assert_eq!(format_compact(0.0), "0");
+        assert_eq!(format_compact(f64::NAN), "NaN");
+        assert_eq!(format_compact(f64::NEG_INFINITY), "-inf");
+    }
+
+    /// Returns every variant that carries a float, with each float set to `value`.
+    fn float_variants(value: f64) -> Vec<Error> {
+        vec![
+            Error::InvalidTimeStep { dt_ms: value },
+            Error::TimeStepNotBelowMembraneTau {
+                pop: 0,
+                dt_ms: value,
+                tau_m_ms: value,
+            },
+            Error::InvalidTimeConstant {
+                pop: 0,
+                name: "tau_m_ms",
+                value,
+            },
+            Error::RiseAboveDecay {
+                pop: 0,
+                rise_ms: value,
+                decay_ms: value,
+            },
+            Error::InvalidRefractoryPeriod {
+                pop: 0,
+                t_ref_ms: value,
+                dt_ms: value,
+            },
+            Error::RefractoryPeriodTooLong {
+                pop: 0,
+                t_ref_ms: value,
+                dt_ms: value,
+                max_steps: 1,
+            },
+            Error::InvalidThreshold {
+                pop: 0,
+                v_threshold: value,
+                v_reset: value,
+            },
+            Error::InvalidNoise {
+                pop: 0,
+                sigma_v: value,
+            },
+            Error::InvalidBias {
+                pop: 0,
+                bias: value,
+            },
+            Error::InvalidConnectionProbability {
+                projection: 0,
+                p: value,
+            },
+            Error::InvalidWeight {
+                projection: 0,
+                weight: value,
+            },
+            Error::InvalidDelay {
+                projection: 0,
+                delay_ms: value,
+                max_steps: 1,
+            },
+            Error::InvalidPoissonRate {
+                source_idx: 0,
+                rate_hz: value,
+                max_rate_hz: value,
+            },
+            Error::InvalidPairDelay {
+                target: 0,
+                source_pop: 0,
+                delay_ms: value,
+                max_steps: 1,
+            },
+            Error::InvalidDenseWeight {
+                pre: 0,
+                post: 0,
+                weight: value,
+            },
+            Error::NonFiniteValue {
+                name: "bias",
+                neuron: 0,
+                value,
+            },
+            Error::InvalidInjectedCurrent {
+                pop: 0,
+                current: value,
+            },
+            Error::InvalidSynapticCurrent {
+                pop: 0,
+                current: value,
+            },
+        ]
+    }
+
+    #[test]
+    fn messages_print_floats_compactly() {
+        // Every float of every message goes through format_compact, so no message contains the long
+        // run of zeros that full decimal gives 1e300 or 1e-12.
+        for (value, text) in [(1e300, "1e300"), (1e-12, "1e-12")] {
+            for err in float_variants(value) {
+                let message = err.to_string();
+                assert!(message.contains(text), "{message}");
+                assert!(!message.contains("0000000000"), "{message}");
+            }
+        }
     }
 
     #[test]

@@ -172,6 +172,30 @@ fn refractory_steps_beyond_u32() {
 }
 
 #[test]
+fn extreme_values_print_compactly() {
+    // 1e300 ms at dt_ms = 0.1 is far beyond the u32 refractory counter. In full decimal the
+    // value would print as 301 digits.
+    let mut params = valid();
+    params.populations[0].neuron.t_ref_ms = 1e300;
+    let message = build(params)
+        .expect_err("1e301 refractory steps do not fit a u32")
+        .to_string();
+    assert!(message.contains("t_ref_ms = 1e300 "), "{message}");
+    assert!(message.contains("dt_ms = 0.1;"), "{message}");
+    assert!(message.len() < 200, "{message}");
+
+    // 8 ms at dt_ms = 1e-12 is 8e12 steps, also beyond the counter. In full decimal the step
+    // would print as 0.000000000001.
+    let mut params = valid();
+    params.dt_ms = 1e-12;
+    let message = build(params)
+        .expect_err("8e12 refractory steps do not fit a u32")
+        .to_string();
+    assert!(message.contains("dt_ms = 1e-12;"), "{message}");
+    assert!(message.contains("t_ref_ms = 8 "), "{message}");
+}
+
+#[test]
 fn delay_steps_beyond_u32() {
     // 8 ms at dt_ms = 1e-9 is 8e9 steps. The refractory period is set to fit (2 ms is 2e9
     // steps), so that the delay is the first value rejected.

@@ -123,6 +123,8 @@ pub fn classify_units(
 /// # Errors
 /// - [`Error::TooFewCueValues`] for fewer than two distinct cue values (no traces included);
 /// - lengths of `traces` and `cue_values` differ;
+/// - a cue value lies outside the task's cue range `[cue_min, cue_max]`, for which
+///   [`cue_trial`](crate::cue_trial) builds no trial;
 /// - a trace has the wrong number of rows, a different number of columns than the first
 ///   trace, or a non-finite value;
 /// - `params` or `delay_ms` are invalid (see [`MemoryTimeline::new`]).
@@ -135,6 +137,7 @@ pub fn classify_units_with(
 ) -> Result<Vec<UnitClass>, Error> {
     let timeline = MemoryTimeline::new(params, delay_ms)?;
     check_traces(traces, cue_values, &timeline)?;
+    check_cue_range(cue_values, params)?;
     let n_units = traces[0].ncols();
 
     let classes = (0..n_units)
@@ -269,6 +272,24 @@ pub(crate) fn check_cue_values(cue_values: &[f64], n_traces: usize) -> Result<()
         });
     }
     Ok(())
+}
+
+/// Rejects a cue value outside the cue range of `params`, because
+/// [`cue_trial`](crate::cue_trial) builds no trial for it.
+pub(crate) fn check_cue_range(cue_values: &[f64], params: &MemoryTaskParams) -> Result<(), Error> {
+    let range = params.cue_min..=params.cue_max;
+    match cue_values.iter().find(|value| !range.contains(value)) {
+        Some(&bad) => Err(invalid(
+            "cue_values",
+            bad,
+            format!(
+                "must lie in the cue range [cue_min, cue_max] = [{}, {}]; pass the cue values \
+                 of the trials that the traces come from",
+                params.cue_min, params.cue_max
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,12 @@ pub enum Error {
         /// The time step in ms.
         dt_ms: f64,
     },
+    /// An argument that needs one trace per cue value has none.
+    #[error("{name} is empty: pass one trace per cue value")]
+    NoTraces {
+        /// Argument name.
+        name: &'static str,
+    },
     /// Two arguments that must have one entry each per cue value differ in length.
     #[error(
         "{name} has length {actual} but must have length {expected} (one entry per cue value)"

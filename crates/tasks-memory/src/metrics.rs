@@ -3,6 +3,7 @@
 use ndarray::{s, ArrayView1};
 use serde::{Deserialize, Serialize};
 
+use crate::classify::check_cue_range;
 use crate::params::invalid;
 use crate::timeline::TrialSteps;
 use crate::{Error, MemoryTaskParams, MemoryTimeline, UnitClass};
@@ -31,9 +32,11 @@ pub struct MemoryMetrics {
 /// [`MemoryTimeline`].
 ///
 /// # Errors
-/// - lengths of `outputs` and `cue_values` differ or are zero;
+/// - [`Error::NoTraces`] for empty `outputs`;
+/// - lengths of `outputs` and `cue_values` differ;
 /// - a trace has the wrong length or a non-finite value;
-/// - a cue value is not finite;
+/// - a cue value is not finite or lies outside the task's cue range `[cue_min, cue_max]`,
+///   for which [`cue_trial`](crate::cue_trial) builds no trial;
 /// - `params` or `delay_ms` are invalid (see [`MemoryTimeline::new`]).
 pub fn memory_metrics(
     outputs: &[ArrayView1<f64>],
@@ -43,6 +46,7 @@ pub fn memory_metrics(
 ) -> Result<MemoryMetrics, Error> {
     let held = held_values(outputs, params, delay_ms)?;
     check_values(cue_values, outputs.len())?;
+    check_cue_range(cue_values, params)?;
     let rows = TrialSteps::new(params, delay_ms)?.delay_rows();
 
     // Mean squared and maximum error per cue value over the delay rows.
@@ -75,8 +79,8 @@ pub fn memory_metrics(
 /// `delay_ms`; D2 is defined in [`MemoryTimeline`].
 ///
 /// # Errors
-/// No traces; a trace of the wrong length or with a non-finite value; invalid `params` or
-/// `delay_ms` (see [`MemoryTimeline::new`]).
+/// [`Error::NoTraces`] for empty `outputs`; a trace of the wrong length or with a non-finite
+/// value; invalid `params` or `delay_ms` (see [`MemoryTimeline::new`]).
 pub fn held_values(
     outputs: &[ArrayView1<f64>],
     params: &MemoryTaskParams,
@@ -84,11 +88,7 @@ pub fn held_values(
 ) -> Result<Vec<f64>, Error> {
     let timeline = MemoryTimeline::new(params, delay_ms)?;
     if outputs.is_empty() {
-        return Err(Error::LengthMismatch {
-            name: "outputs",
-            expected: 1,
-            actual: 0,
-        });
+        return Err(Error::NoTraces { name: "outputs" });
     }
     for (index, output) in outputs.iter().enumerate() {
         if output.len() != timeline.n_steps + 1 {

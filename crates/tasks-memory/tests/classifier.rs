@@ -200,3 +200,43 @@ fn rejects_nan_activity() {
         })
     );
 }
+
+#[test]
+fn rejects_cue_value_outside_range() {
+    // The default cue range is [0.2, 1]. cue_trial builds no trial for 1.5 or 0.1, so traces
+    // labelled with these values did not come from the task.
+    let silent = |_k: usize, _v: f64| 0.2;
+    let traces = traces(&[&silent]);
+    for bad in [1.5, 0.1] {
+        let mut cue_values = test_cue_values();
+        cue_values[3] = bad;
+        let err = classify_units(
+            &views(&traces),
+            &cue_values,
+            &MemoryTaskParams::default(),
+            DELAY_MS,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "cue_values", value, .. } if value == bad),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("[0.2, 1]"), "{message}");
+    }
+}
+
+#[test]
+fn accepts_cue_range_ends() {
+    // A narrowed range [0.4, 0.6] accepts its own ends.
+    let params = MemoryTaskParams {
+        cue_min: 0.4,
+        cue_max: 0.6,
+        ..MemoryTaskParams::default()
+    };
+    let silent = |_k: usize, _v: f64| 0.2;
+    let traces = traces(&[&silent]);
+    let cue_values = [0.4, 0.45, 0.5, 0.55, 0.6];
+    let classes = classify_units(&views(&traces), &cue_values, &params, DELAY_MS).unwrap();
+    assert_eq!(classes.len(), 1);
+}

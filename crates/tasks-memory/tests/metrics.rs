@@ -147,6 +147,38 @@ fn rejects_infinite_output() {
     );
 }
 
+#[test]
+fn rejects_no_outputs() {
+    for cue_values in [&[][..], &[0.2][..]] {
+        let err =
+            memory_metrics(&[], cue_values, &MemoryTaskParams::default(), DELAY_MS).unwrap_err();
+        assert_eq!(err, Error::NoTraces { name: "outputs" });
+        let message = err.to_string();
+        assert!(message.contains("outputs is empty"), "{message}");
+    }
+    let err = held_values(&[], &MemoryTaskParams::default(), DELAY_MS).unwrap_err();
+    assert_eq!(err, Error::NoTraces { name: "outputs" });
+}
+
+#[test]
+fn rejects_cue_value_outside_range() {
+    // The default cue range is [0.2, 1], and cue_trial builds no trial for 1.2.
+    let output = offset_output(1.2, 0.0);
+    let err = memory_metrics(
+        &[output.view()],
+        &[1.2],
+        &MemoryTaskParams::default(),
+        DELAY_MS,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidParameter { name: "cue_values", value, .. } if value == 1.2),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("[0.2, 1]"), "{message}");
+}
+
 fn class(phasic_cue: bool, sustained: bool) -> UnitClass {
     UnitClass {
         phasic_cue,
