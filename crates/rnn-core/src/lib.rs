@@ -14,8 +14,10 @@
 //! dependencies); the crate re-exports `rand` so that callers can match it.
 //!
 //! The gradient is the exact gradient of the simulated discrete map (checked against central
-//! finite differences in the tests). Trials of a batch run in parallel with rayon, and their
-//! gradients are summed in a fixed order, so results do not depend on the number of threads.
+//! finite differences in the tests). Trials of a batch run in parallel, on the current rayon
+//! pool for [`Rnn`] and on the caller and helper threads of this crate for [`ReadoutNet`]
+//! (see [`ReadoutNet::loss_and_gradient`]). Their gradients are summed in a fixed order, so
+//! results do not depend on the number of threads.
 //! They can differ in the last bits between CPUs with and without AVX2 and FMA, because the
 //! kernel chosen at run time fuses multiply-adds only where the CPU has them.
 //!

@@ -233,10 +233,13 @@ impl<T: Real> ReadoutNet<T> {
     /// `inputs` has shape `(n_steps, batch, n_inputs)` and `targets`
     /// `(n_steps, batch, n_outputs)`. The batch is cut into chunks of 16 (`f32`) or 8
     /// (`f64`) trials. They run in parallel on the calling thread and on helper threads, as
-    /// many threads in all as the current rayon pool has. A helper polls for the next call
-    /// for up to 1 ms before it sleeps, unless the pool has more threads than the process
-    /// has CPUs. On Linux a helper that finds itself on the caller's CPU narrows its own CPU
-    /// mask to the other CPUs it may use. Within a chunk, each trial sums its gradient terms
+    /// many threads in all as the current rayon pool has. Helpers start with the first call
+    /// that needs them and live as long as the process. While one caller uses them, a call
+    /// from another thread runs its chunks on the current rayon pool. A helper polls for the
+    /// next call for up to 1 ms before it sleeps, unless the pool has more threads than the
+    /// calling thread may use CPUs. On Linux a helper that finds itself on the caller's CPU
+    /// moves to another CPU of its mask: it narrows the mask for the move and then sets it
+    /// back. Within a chunk, each trial sums its gradient terms
     /// over the steps in its own SIMD lane, and the lanes are added at the end. Chunk
     /// gradients are then summed in chunk order, so the result is bit-identical for any
     /// number of threads. The loss is accumulated in `f64`.

@@ -68,7 +68,10 @@ where
             Err(_) => break,
         }
     }
-    let spin = threads <= available_cpus();
+    // The mask is read on every call, so that helpers stop spinning as soon as the caller
+    // is confined to fewer CPUs than threads.
+    let cpus = available_cpus().min(placement::own_cpu_count().unwrap_or(usize::MAX));
+    let spin = threads <= cpus;
     let job = Job {
         task: &task,
         next: AtomicUsize::new(0),
@@ -238,7 +241,7 @@ impl Helper {
         // The helper is running its last task, so the wait is short unless the helper
         // started late or its CPU is taken by another process. After the spin the caller
         // parks, so that it does not hold a CPU the helper may need. It parks at once if
-        // the helper runs on the caller's own CPU.
+        // the helper was on the caller's CPU when it took the job.
         let shares_cpu = caller_cpu != placement::UNKNOWN_CPU
             && self.shared.helper_cpu.load(Ordering::Relaxed) == caller_cpu;
         let spin_time = if spin && !shares_cpu {
@@ -279,11 +282,10 @@ impl Helper {
 /// two threads on one CPU for milliseconds while the other CPU idled. The spinning helper
 /// then took the caller's CPU time, or the caller waited for a helper that could not run.
 fn helper_loop(shared: &Shared) {
-    let placement = placement::Placement::of_current_thread();
     let leave_caller_cpu = || {
         let cpu = placement::current_cpu();
         if cpu != placement::UNKNOWN_CPU && cpu == shared.caller_cpu.load(Ordering::Relaxed) {
-            placement.leave(cpu);
+            placement::leave(cpu);
         }
     };
     loop {
@@ -353,6 +355,9 @@ mod placement {
     /// Marker for a CPU that could not be read.
     pub(super) const UNKNOWN_CPU: usize = usize::MAX;
 
+    /// Number of CPUs a `cpu_set_t` can name.
+    const SET_BITS: usize = 8 * size_of::<libc::cpu_set_t>();
+
     /// Returns the CPU the calling thread runs on now, or [`UNKNOWN_CPU`].
     pub(super) fn current_cpu() -> usize {
         // SAFETY: `sched_getcpu` has no arguments and no preconditions.
@@ -360,46 +365,63 @@ mod placement {
         usize::try_from(cpu).unwrap_or(UNKNOWN_CPU)
     }
 
-    /// The CPUs a thread was allowed to run on when it started.
-    pub(super) struct Placement {
-        pub(super) allowed: Option<libc::cpu_set_t>,
+    /// Returns the calling thread's CPU mask, or `None` if it cannot be read.
+    pub(super) fn own_mask() -> Option<libc::cpu_set_t> {
+        let mut set = MaybeUninit::<libc::cpu_set_t>::zeroed();
+        // SAFETY: `set` is a writable `cpu_set_t` of the size passed, and pid 0 names the
+        // calling thread.
+        let status =
+            unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr()) };
+        // SAFETY: all-zero bytes are a valid (empty) `cpu_set_t`, and a successful call
+        // filled it in.
+        (status == 0).then(|| unsafe { set.assume_init() })
     }
 
-    impl Placement {
-        pub(super) fn of_current_thread() -> Placement {
-            let mut set = MaybeUninit::<libc::cpu_set_t>::zeroed();
-            // SAFETY: `set` is a writable `cpu_set_t` of the size passed, and pid 0 names
-            // the calling thread.
-            let status = unsafe {
-                libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr())
-            };
-            Placement {
-                // SAFETY: all-zero bytes are a valid (empty) `cpu_set_t`, and a successful
-                // call filled it in.
-                allowed: (status == 0).then(|| unsafe { set.assume_init() }),
-            }
-        }
+    /// Sets the calling thread's CPU mask and returns whether the call succeeded.
+    pub(super) fn set_own_mask(mask: &libc::cpu_set_t) -> bool {
+        // SAFETY: `mask` is a valid `cpu_set_t` of the size passed, and pid 0 names the
+        // calling thread.
+        unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), mask) == 0 }
+    }
 
-        /// Restricts the calling thread to its allowed CPUs other than `cpu`, which moves
-        /// it off `cpu`. Does nothing if `cpu` is its only CPU or the call fails: the
-        /// thread then stays where it is, which costs time but never a result.
-        pub(super) fn leave(&self, cpu: usize) {
-            let Some(mut set) = self.allowed else {
-                return;
-            };
-            if cpu >= 8 * size_of::<libc::cpu_set_t>() {
-                return;
-            }
-            // SAFETY: `cpu` is within the set's bits (checked above).
-            unsafe { libc::CPU_CLR(cpu, &mut set) };
-            // SAFETY: `set` is a valid `cpu_set_t`.
-            if unsafe { libc::CPU_COUNT(&set) } == 0 {
-                return;
-            }
-            // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 names the
-            // calling thread.
-            unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    /// Returns whether `mask` contains `cpu`.
+    pub(super) fn contains(mask: &libc::cpu_set_t, cpu: usize) -> bool {
+        // SAFETY: `cpu` is below the number of CPUs the set can name.
+        cpu < SET_BITS && unsafe { libc::CPU_ISSET(cpu, mask) }
+    }
+
+    /// Returns the number of CPUs in `mask`.
+    pub(super) fn count(mask: &libc::cpu_set_t) -> usize {
+        // SAFETY: `mask` is a valid `cpu_set_t`.
+        usize::try_from(unsafe { libc::CPU_COUNT(mask) }).unwrap_or(0)
+    }
+
+    /// Returns the number of CPUs the calling thread may run on now, or `None`.
+    pub(super) fn own_cpu_count() -> Option<usize> {
+        own_mask().as_ref().map(count)
+    }
+
+    /// Moves the calling thread off `cpu` to another CPU of its mask, and returns whether it
+    /// left. The mask is narrowed to leave `cpu` out, which migrates the thread at once, and
+    /// then set back as it was, so that the thread never gains or keeps a restriction. Does
+    /// nothing if the mask lacks `cpu` or has no other CPU, or a call fails: the thread then
+    /// stays where it is, which costs time but never changes a result.
+    pub(super) fn leave(cpu: usize) -> bool {
+        let Some(mask) = own_mask() else {
+            return false;
+        };
+        if !contains(&mask, cpu) {
+            return false;
         }
+        let mut narrowed = mask;
+        // SAFETY: `contains` checked that `cpu` is below the number of CPUs the set can name.
+        unsafe { libc::CPU_CLR(cpu, &mut narrowed) };
+        if count(&narrowed) == 0 || !set_own_mask(&narrowed) {
+            return false;
+        }
+        let left = current_cpu() != cpu;
+        set_own_mask(&mask);
+        left
     }
 }
 
@@ -412,14 +434,12 @@ mod placement {
         UNKNOWN_CPU
     }
 
-    pub(super) struct Placement;
+    pub(super) fn own_cpu_count() -> Option<usize> {
+        None
+    }
 
-    impl Placement {
-        pub(super) fn of_current_thread() -> Placement {
-            Placement
-        }
-
-        pub(super) fn leave(&self, _cpu: usize) {}
+    pub(super) fn leave(_cpu: usize) -> bool {
+        false
     }
 }
 
@@ -473,29 +493,53 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn leaving_a_cpu_moves_the_thread() {
+    fn leaving_a_cpu_keeps_the_mask() {
         // A fresh thread, so that the test's own thread keeps its CPU mask.
         std::thread::spawn(|| {
-            let placement = placement::Placement::of_current_thread();
-            let allowed = placement.allowed.expect("sched_getaffinity works on Linux");
-            // SAFETY: `allowed` is a valid `cpu_set_t`.
-            if unsafe { libc::CPU_COUNT(&allowed) } < 2 {
-                return;
-            }
+            let mask = placement::own_mask().expect("sched_getaffinity works on Linux");
             let cpu = placement::current_cpu();
-            assert_ne!(cpu, placement::UNKNOWN_CPU);
-            placement.leave(cpu);
-            // `sched_setaffinity` returns once the thread runs on an allowed CPU.
-            assert_ne!(placement::current_cpu(), cpu);
-            let now = placement::Placement::of_current_thread().allowed.unwrap();
-            // SAFETY: `cpu` is below the set size, as `sched_getcpu` returned it.
             assert!(
-                !unsafe { libc::CPU_ISSET(cpu, &now) },
-                "cpu {cpu} still allowed"
+                placement::contains(&mask, cpu),
+                "cpu {cpu} outside the mask"
             );
+            let left = placement::leave(cpu);
+            // `sched_setaffinity` returns once the thread runs on a CPU of the new mask, so
+            // the thread leaves whenever the mask has another CPU.
+            assert_eq!(left, placement::count(&mask) >= 2);
+            let after = placement::own_mask().unwrap();
+            assert!(masks_equal(&after, &mask), "the mask must be set back");
         })
         .join()
         .unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn leaving_never_widens_a_narrowed_mask() {
+        std::thread::spawn(|| {
+            // A mask of the current CPU alone, as a user's `taskset` could leave it.
+            let cpu = placement::current_cpu();
+            let mut only = placement::own_mask().unwrap();
+            // SAFETY: a `cpu_set_t` is plain bits, and `cpu` came from `sched_getcpu`.
+            unsafe {
+                libc::CPU_ZERO(&mut only);
+                libc::CPU_SET(cpu, &mut only);
+            }
+            assert!(placement::set_own_mask(&only));
+            assert!(!placement::leave(cpu), "no other CPU to move to");
+            // A CPU outside the mask is not left either.
+            assert!(!placement::leave(cpu + 1));
+            let after = placement::own_mask().unwrap();
+            assert!(masks_equal(&after, &only));
+            assert_eq!(placement::current_cpu(), cpu);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    fn masks_equal(a: &libc::cpu_set_t, b: &libc::cpu_set_t) -> bool {
+        (0..1024).all(|cpu| placement::contains(a, cpu) == placement::contains(b, cpu))
     }
 
     #[test]
