@@ -346,7 +346,7 @@ pub fn smooth_local_quadratic(x: &[f64], y: &[f64], bandwidth: f64) -> Result<Ve
                 for (j, moment) in m.iter_mut().enumerate() {
                     *moment += power;
                     if j < 3 {
-                        r[j] += power * yk * y_scale;
+                        r[j] += power * (yk * y_scale);
                     }
                     power *= u;
                 }
@@ -465,6 +465,25 @@ mod tests {
             let smoothed = smooth_local_quadratic(&x, &scaled_y, 0.25).unwrap();
             for (k, (s, r)) in smoothed.iter().zip(&reference).enumerate() {
                 assert_eq!(*s, r * scale, "point {k}, y scaled by 2^{exponent}");
+            }
+        }
+    }
+
+    #[test]
+    fn smoothing_keeps_subnormal_constants() {
+        // A constant is its own local quadratic fit. Scaled by a power of two before the
+        // weights multiply it, a subnormal constant becomes a normal number and comes back
+        // within rounding: relative 1e-13, or the spacing of subnormals, 2^-1074.
+        let x: Vec<f64> = (0..21).map(f64::from).collect();
+        for level in [5e-324, 1e-310, 1e-300] {
+            let y = vec![level; x.len()];
+            let smoothed = smooth_local_quadratic(&x, &y, 2.0).unwrap();
+            for (k, value) in smoothed.iter().enumerate() {
+                let error = (value - level).abs();
+                assert!(
+                    error <= 1e-13 * level + 5e-324,
+                    "point {k}: {value:e} for the constant {level:e}"
+                );
             }
         }
     }

@@ -235,14 +235,20 @@ impl<T: Real> ReadoutNet<T> {
     /// (`f64`) trials. They run in parallel on the calling thread and on helper threads, as
     /// many threads in all as the current rayon pool has. Helpers start with the first call
     /// that needs them and live as long as the process. While one caller uses them, a call
-    /// from another thread runs its chunks on the current rayon pool. A helper polls for the
-    /// next call for up to 1 ms before it sleeps, unless the pool has more threads than the
-    /// calling thread may use CPUs. On Linux a helper that finds itself on the caller's CPU
-    /// moves to another CPU of its mask: it narrows the mask for the move and then sets it
-    /// back. Within a chunk, each trial sums its gradient terms
-    /// over the steps in its own SIMD lane, and the lanes are added at the end. Chunk
-    /// gradients are then summed in chunk order, so the result is bit-identical for any
-    /// number of threads. The loss is accumulated in `f64`.
+    /// from another thread runs its chunks on the current rayon pool.
+    ///
+    /// A helper polls for the next call for up to 1 ms before it sleeps, and the caller polls
+    /// as long for a helper still running a chunk, unless that helper was on the caller's
+    /// CPU. Neither polls while the pool has more threads than CPUs: the fewer of the CPUs in
+    /// the caller's mask and the process's CPU count read once, which counts a cgroup quota.
+    /// On Linux a helper that finds itself on the caller's CPU moves to another CPU of its
+    /// mask: it narrows the mask for the move and then sets it back. A mask that another
+    /// program sets at that moment can be lost.
+    ///
+    /// Within a chunk, each trial sums its gradient terms over the steps in its own SIMD
+    /// lane, and the lanes are added at the end. Chunk gradients are then summed in chunk
+    /// order, so the result is bit-identical for any number of threads. The loss is
+    /// accumulated in `f64`.
     ///
     /// The kernel is chosen at run time: AVX-512F, else AVX2 with FMA, else a portable one.
     /// The first two give the same bits. The portable kernel rounds each product before
