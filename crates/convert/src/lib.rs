@@ -41,7 +41,7 @@ pub use trials::{run_trial, run_trials, SpikingTrial};
 #[non_exhaustive]
 pub enum Error {
     /// A parameter is outside its valid range.
-    #[error("invalid {name} = {value}: expected {expected}")]
+    #[error("invalid {name} = {}: expected {expected}", format_compact(*.value))]
     InvalidParameter {
         /// Parameter name.
         name: &'static str,
@@ -100,5 +100,51 @@ pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<(), Error
             value,
             expected: "a finite value > 0",
         })
+    }
+}
+
+/// Formats `value` for a message: plain decimal for magnitudes in [1e-4, 1e9), zero and
+/// non-finite values, scientific notation otherwise, so that 1e300 does not print 301 digits.
+pub(crate) fn format_compact(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() || (1e-4..1e9).contains(&value.abs()) {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_compact_switches_at_range_ends() {
+        assert_eq!(format_compact(1e300), "1e300");
+        assert_eq!(format_compact(-1e300), "-1e300");
+        assert_eq!(format_compact(1e-12), "1e-12");
+        assert_eq!(format_compact(5e-324), "5e-324");
+        assert_eq!(format_compact(1e9), "1e9");
+        assert_eq!(format_compact(999_999_999.0), "999999999");
+        assert_eq!(format_compact(1e-4), "0.0001");
+        assert_eq!(format_compact(9e-5), "9e-5");
+        assert_eq!(format_compact(0.5), "0.5");
+        assert_eq!(format_compact(0.0), "0");
+        assert_eq!(format_compact(f64::NAN), "NaN");
+        assert_eq!(format_compact(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn invalid_parameter_message_is_compact() {
+        for (value, shown) in [(1e300, "1e300"), (1e-12, "1e-12"), (5e-324, "5e-324")] {
+            let error = Error::InvalidParameter {
+                name: "steps",
+                value,
+                expected: "a finite value > 0",
+            };
+            assert_eq!(
+                error.to_string(),
+                format!("invalid steps = {shown}: expected a finite value > 0")
+            );
+        }
     }
 }

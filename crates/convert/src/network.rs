@@ -36,7 +36,7 @@ use iaf_sim::{
 use rnn_core::Rnn;
 use serde::{Deserialize, Serialize};
 
-use crate::{check_positive, Error};
+use crate::{check_positive, format_compact, Error};
 
 /// Rule that chooses the presynaptic neurons of each connection between populations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,7 +251,8 @@ pub fn convert<R: rand::Rng + ?Sized>(
     if substeps == 0 || (ratio - substeps as f64).abs() > 1e-9 * ratio {
         return Err(Error::Shape(format!(
             "the continuous time step {} ms is not a whole multiple of the simulation time step {} ms; choose dt_ms that divides it",
-            rnn.config.dt_ms, params.dt_ms
+            format_compact(rnn.config.dt_ms),
+            format_compact(params.dt_ms)
         )));
     }
     if let Some(delays) = &params.target_delay_ms {

@@ -21,7 +21,11 @@ pub struct Minimum {
 ///
 /// A non-finite objective value counts as worse than any finite one, so the simplex moves away
 /// from invalid regions. A search that sees no finite value returns an error, so a returned
-/// `value` is always finite.
+/// `value` is always finite. Such a search stops before `max_evaluations` once its shrinks no
+/// longer move the simplex, because it would only evaluate the same points again. That takes
+/// about `log2(step / ulp) + 2` shrinks of `start.len() + 2` evaluations each, where `ulp` is
+/// the spacing of doubles at `start`: 53 shrinks for a step of 0.5 from 1, 1076 for a step of
+/// 1 from 0, and about 2100 at most.
 ///
 /// # Errors
 /// [`Error::Shape`] when `start` is empty or `steps` differs from it in length.
@@ -156,11 +160,23 @@ pub fn nelder_mead(
 
         // Shrink toward the best vertex.
         let best = simplex[0].0.clone();
+        let mut moved = false;
         for (vertex, value) in simplex.iter_mut().skip(1) {
             for (v, b) in vertex.iter_mut().zip(&best) {
-                *v = b + 0.5 * (*v - b);
+                let shrunk = b + 0.5 * (*v - b);
+                moved |= shrunk.to_bits() != v.to_bits();
+                *v = shrunk;
             }
             *value = eval(vertex, &mut evaluations);
+        }
+        // A shrink that moved no vertex, with every value infinite, leaves the simplex exactly
+        // as this iteration found it. The stable sort keeps its order, and no infinite value
+        // replaces a vertex, so every later iteration evaluates the same points again and
+        // never sees a finite value. Stopping here returns the error the full budget would.
+        // NOTE: this assumes that the objective depends on the point alone; one that changes
+        // with the number of calls could still turn finite later.
+        if !moved && simplex.iter().all(|(_, value)| *value == f64::INFINITY) {
+            break;
         }
     }
     simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -216,6 +232,49 @@ mod tests {
     }
 
     #[test]
+    fn stops_early_when_never_finite() {
+        // Without a finite value the simplex only shrinks toward the start. Each halving of
+        // the distance costs dim + 2 evaluations. The step 0.5 is 2^51 times the spacing 2^-52
+        // of doubles at 1, so about 53 halvings take the other vertices onto the start, after
+        // which no shrink moves them. The search ends there, far below the budget.
+        for dim in [1, 3] {
+            let mut f = |_: &[f64]| f64::NAN;
+            let start = vec![1.0; dim];
+            let steps = vec![0.5; dim];
+            let err = nelder_mead(&mut f, &start, &steps, 1e-12, 10_000_000).unwrap_err();
+            let Error::NoFiniteObjective { evaluations } = err else {
+                panic!("{dim}: {err:?}");
+            };
+            assert!(evaluations < 100 * (dim + 2), "{dim}: {evaluations}");
+        }
+        // From 0 the halvings run down to the smallest subnormal spacing 2^-1074, about 1076.
+        let mut f = |_: &[f64]| f64::INFINITY;
+        let err = nelder_mead(&mut f, &[0.0, 0.0], &[1.0, -1.0], 1e-12, 10_000_000).unwrap_err();
+        let Error::NoFiniteObjective { evaluations } = err else {
+            panic!("{err:?}");
+        };
+        assert!(evaluations < 1100 * 4, "{evaluations}");
+    }
+
+    #[test]
+    fn finds_finite_value_after_many_shrinks() {
+        // The objective is finite only in (1, 1 + 1e-12], which the shrinks toward the start 1
+        // reach after about 40 halvings of the step 0.5. The early stop must not end the search
+        // before that.
+        let mut f = |x: &[f64]| {
+            if x[0] > 1.0 && x[0] <= 1.0 + 1e-12 {
+                x[0] - 1.0
+            } else {
+                f64::NAN
+            }
+        };
+        let min = nelder_mead(&mut f, &[1.0], &[0.5], 0.0, 100_000).unwrap();
+        assert!(min.point[0] > 1.0, "{min:?}");
+        assert!(min.point[0] <= 1.0 + 1e-12, "{min:?}");
+        assert!(min.value.is_finite(), "{min:?}");
+    }
+
+    #[test]
     fn keeps_one_finite_value() {
         // Only the start is finite, so the search must return it even though every other
         // evaluation is NaN.
@@ -262,6 +321,17 @@ mod tests {
         assert!(
             matches!(err, Error::InvalidParameter { name: "steps", value, .. } if value == 1e-11),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn step_message_is_compact() {
+        // 1e300 + 1e-300 rounds back to 1e300, and the message shows the step as written.
+        let mut f = |x: &[f64]| x[0] * x[0];
+        let err = nelder_mead(&mut f, &[1e300], &[1e-300], 1e-12, 100).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid steps = 1e-300: "),
+            "{err}"
         );
     }
 

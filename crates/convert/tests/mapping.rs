@@ -355,12 +355,13 @@ fn invalid_scalars_named() {
 #[test]
 fn tiny_time_step_rejected() {
     // 1 ms / 1e-9 ms is a whole number of substeps, so only the lower bound rejects it.
-    for dt in [1e-9, 5e-4] {
+    // Values below 1e-4 are shown in scientific notation.
+    for (dt, shown) in [(1e-9, "dt_ms = 1e-9:"), (5e-4, "dt_ms = 0.0005:")] {
         let err = conversion_error(|p| p.dt_ms = dt);
         assert_invalid(&err, "dt_ms");
         let message = err.to_string();
         assert!(message.contains("MIN_DT_MS = 0.001 ms"), "{message}");
-        assert!(message.contains(&dt.to_string()), "{message}");
+        assert!(message.contains(shown), "{message}");
     }
     let params = ConversionParams {
         dt_ms: convert::network::MIN_DT_MS,

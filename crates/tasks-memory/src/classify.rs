@@ -3,6 +3,7 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+use crate::error::format_compact;
 use crate::params::invalid;
 use crate::{Error, MemoryTaskParams, MemoryTimeline};
 
@@ -125,6 +126,7 @@ pub fn classify_units(
 /// - lengths of `traces` and `cue_values` differ;
 /// - a cue value lies outside the task's cue range `[cue_min, cue_max]`, for which
 ///   [`cue_trial`](crate::cue_trial) builds no trial;
+/// - [`Error::NoUnits`] when the first trace has no columns;
 /// - a trace has the wrong number of rows, a different number of columns than the first
 ///   trace, or a non-finite value;
 /// - `params` or `delay_ms` are invalid (see [`MemoryTimeline::new`]).
@@ -226,9 +228,16 @@ fn check_traces(
 ) -> Result<(), Error> {
     check_cue_values(cue_values, traces.len())?;
     let n_units = traces[0].ncols();
+    if n_units == 0 {
+        return Err(Error::NoUnits {
+            name: "traces",
+            index: 0,
+            n_rows: traces[0].nrows(),
+        });
+    }
     for (index, trace) in traces.iter().enumerate() {
         let expected = [timeline.n_steps + 1, n_units];
-        if trace.dim() != (expected[0], expected[1]) || n_units == 0 {
+        if trace.dim() != (expected[0], expected[1]) {
             return Err(Error::ShapeMismatch {
                 name: "traces",
                 index,
@@ -285,7 +294,8 @@ pub(crate) fn check_cue_range(cue_values: &[f64], params: &MemoryTaskParams) -> 
             format!(
                 "must lie in the cue range [cue_min, cue_max] = [{}, {}]; pass the cue values \
                  of the trials that the traces come from",
-                params.cue_min, params.cue_max
+                format_compact(params.cue_min),
+                format_compact(params.cue_max)
             ),
         )),
         None => Ok(()),

@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A parameter or argument is outside its valid range.
-    #[error("invalid {name} = {value}: {requirement}")]
+    #[error("invalid {name} = {}: {requirement}", format_compact(*.value))]
     InvalidParameter {
         /// Parameter or argument name.
         name: &'static str,
@@ -26,8 +26,10 @@ pub enum Error {
     },
     /// A duration does not cover a whole number of time steps.
     #[error(
-        "{name} = {value_ms} ms is not a whole number of time steps of dt_ms = {dt_ms}; \
-         use a multiple of dt_ms"
+        "{name} = {} ms is not a whole number of time steps of dt_ms = {}; \
+         use a multiple of dt_ms",
+        format_compact(*.value_ms),
+        format_compact(*.dt_ms)
     )]
     NotWholeSteps {
         /// Parameter or argument name.
@@ -70,6 +72,33 @@ pub enum Error {
         /// Actual shape.
         actual: Vec<usize>,
     },
+    /// An activity trace has no columns, so there are no units to classify.
+    #[error(
+        "{name}[{index}] has no units (shape [{n_rows}, 0]); pass traces with one column per \
+         unit"
+    )]
+    NoUnits {
+        /// Argument name.
+        name: &'static str,
+        /// Index of the trace within the argument.
+        index: usize,
+        /// Number of rows of the trace.
+        n_rows: usize,
+    },
+    /// A metric exceeds `f64::MAX` although every input is finite.
+    #[error(
+        "{name} of outputs[{index}] overflows to infinity because an output lies more than \
+         f64::MAX from its cue value {}; pass output states on the scale of the cue values",
+        format_compact(*.cue_value)
+    )]
+    MetricOverflow {
+        /// Name of the metric.
+        name: &'static str,
+        /// Index of the output trace.
+        index: usize,
+        /// Cue value of that trace.
+        cue_value: f64,
+    },
     /// An activity trace contains NaN or an infinity.
     #[error(
         "{name}[{index}] contains a non-finite value at row {row}; simulate with finite weights"
@@ -84,11 +113,105 @@ pub enum Error {
     },
 }
 
+/// Formats `value` for a message: plain decimal for magnitudes in [1e-4, 1e9), zero and
+/// non-finite values, scientific notation otherwise, so that 1e300 does not print 301 digits.
+pub(crate) fn format_compact(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() || (1e-4..1e9).contains(&value.abs()) {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
 /// Formats a count of distinct values, singular for 1: "1 distinct value", "0 distinct values".
 fn distinct_values(n: usize) -> String {
     if n == 1 {
         "1 distinct value".to_string()
     } else {
         format!("{n} distinct values")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{cue_trial, MemoryTaskParams};
+
+    #[test]
+    fn format_compact_switches_at_range_ends() {
+        assert_eq!(format_compact(1e300), "1e300");
+        assert_eq!(format_compact(-1e300), "-1e300");
+        assert_eq!(format_compact(1e-12), "1e-12");
+        assert_eq!(format_compact(5e-324), "5e-324");
+        assert_eq!(format_compact(1e9), "1e9");
+        assert_eq!(format_compact(999_999_999.0), "999999999");
+        assert_eq!(format_compact(1e-4), "0.0001");
+        assert_eq!(format_compact(9e-5), "9e-5");
+        assert_eq!(format_compact(0.2), "0.2");
+        assert_eq!(format_compact(0.0), "0");
+        assert_eq!(format_compact(f64::NAN), "NaN");
+        assert_eq!(format_compact(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn float_messages_are_compact() {
+        for (value, shown) in [(1e300, "1e300"), (1e-12, "1e-12"), (5e-324, "5e-324")] {
+            let invalid = Error::InvalidParameter {
+                name: "cue_value",
+                value,
+                requirement: "must be finite".into(),
+            };
+            assert_eq!(
+                invalid.to_string(),
+                format!("invalid cue_value = {shown}: must be finite")
+            );
+            let fractional = Error::NotWholeSteps {
+                name: "cue_ms",
+                value_ms: value,
+                dt_ms: value,
+            };
+            assert_eq!(
+                fractional.to_string(),
+                format!(
+                    "cue_ms = {shown} ms is not a whole number of time steps of dt_ms = \
+                     {shown}; use a multiple of dt_ms"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn cue_range_messages_are_compact() {
+        let params = MemoryTaskParams::default();
+        let err = cue_trial(&params, 1e300, 1500.0).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid cue_value = 1e300: "),
+            "{err}"
+        );
+
+        let tiny = MemoryTaskParams {
+            cue_min: 1e-12,
+            cue_max: 5e-324,
+            ..MemoryTaskParams::default()
+        };
+        let err = tiny.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid cue_max = 5e-324: must be finite and >= cue_min = 1e-12"
+        );
+        let err = cue_trial(
+            &MemoryTaskParams {
+                cue_max: 1e-12,
+                ..tiny
+            },
+            0.5,
+            1500.0,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("[cue_min, cue_max] = [1e-12, 1e-12]"),
+            "{err}"
+        );
     }
 }

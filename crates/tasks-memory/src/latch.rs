@@ -5,6 +5,7 @@ use rand::Rng;
 use rnn_core::Trial;
 use serde::{Deserialize, Serialize};
 
+use crate::error::format_compact;
 use crate::params::{check_positive, invalid, whole_steps};
 use crate::Error;
 
@@ -101,7 +102,10 @@ impl LatchTaskParams {
             return Err(invalid(
                 "cue_max",
                 self.cue_max,
-                format!("must be finite and >= cue_min = {}", self.cue_min),
+                format!(
+                    "must be finite and >= cue_min = {}",
+                    format_compact(self.cue_min)
+                ),
             ));
         }
 
@@ -116,7 +120,7 @@ impl LatchTaskParams {
                 self.switch_interval_max_ms,
                 format!(
                     "must be >= switch_interval_min_ms = {}",
-                    self.switch_interval_min_ms
+                    format_compact(self.switch_interval_min_ms)
                 ),
             ));
         }
@@ -131,7 +135,7 @@ impl LatchTaskParams {
                 self.gate_interval_min_ms,
                 format!(
                     "must exceed gate_ms = {} so that gate pulses stay apart",
-                    self.gate_ms
+                    format_compact(self.gate_ms)
                 ),
             ));
         }
@@ -143,7 +147,7 @@ impl LatchTaskParams {
                 self.gate_interval_max_ms,
                 format!(
                     "must be >= gate_interval_min_ms = {}",
-                    self.gate_interval_min_ms
+                    format_compact(self.gate_interval_min_ms)
                 ),
             ));
         }
@@ -156,7 +160,7 @@ impl LatchTaskParams {
                 mask_ms,
                 format!(
                     "must be finite, >= 0 ms and shorter than gate_interval_min_ms = {} ms",
-                    self.gate_interval_min_ms
+                    format_compact(self.gate_interval_min_ms)
                 ),
             ));
         }

@@ -37,7 +37,11 @@ pub struct MemoryMetrics {
 /// - a trace has the wrong length or a non-finite value;
 /// - a cue value is not finite or lies outside the task's cue range `[cue_min, cue_max]`,
 ///   for which [`cue_trial`](crate::cue_trial) builds no trial;
-/// - `params` or `delay_ms` are invalid (see [`MemoryTimeline::new`]).
+/// - `params` or `delay_ms` are invalid (see [`MemoryTimeline::new`]);
+/// - [`Error::MetricOverflow`] when an output lies more than `f64::MAX` from its cue value,
+///   so that `max_error` cannot be represented. The cue range itself is not bounded: errors
+///   whose squares overflow, such as those of cues near 1e300, are summed with rescaling and
+///   stay finite.
 pub fn memory_metrics(
     outputs: &[ArrayView1<f64>],
     cue_values: &[f64],
@@ -53,24 +57,51 @@ pub fn memory_metrics(
     let mut per_value_rms = Vec::with_capacity(outputs.len());
     let mut sum_mean_squares = 0.0;
     let mut max_error: f64 = 0.0;
-    for (output, &value) in outputs.iter().zip(cue_values) {
+    for (index, (output, &value)) in outputs.iter().zip(cue_values).enumerate() {
         let delay = output.slice(s![rows.clone()]);
+        let largest = delay.iter().map(|y| (y - value).abs()).fold(0.0, f64::max);
+        if largest == f64::INFINITY {
+            return Err(Error::MetricOverflow {
+                name: "max_error",
+                index,
+                cue_value: value,
+            });
+        }
         let mean_square =
             delay.iter().map(|y| (y - value).powi(2)).sum::<f64>() / delay.len() as f64;
-        let largest = delay.iter().map(|y| (y - value).abs()).fold(0.0, f64::max);
-        per_value_rms.push(mean_square.sqrt());
+        let rms = if mean_square.is_finite() {
+            mean_square.sqrt()
+        } else {
+            scaled_rms(delay.iter().map(|y| y - value), largest)
+        };
+        per_value_rms.push(rms);
         sum_mean_squares += mean_square;
         max_error = max_error.max(largest);
     }
 
     // Every cue value has the same number of delay rows, so the pooled RMS is the root of
     // the mean of the per-value mean squares.
+    let mut delay_rms_error = (sum_mean_squares / outputs.len() as f64).sqrt();
+    if !delay_rms_error.is_finite() {
+        let largest_rms = per_value_rms.iter().copied().fold(0.0, f64::max);
+        delay_rms_error = scaled_rms(per_value_rms.iter().copied(), largest_rms);
+    }
     Ok(MemoryMetrics {
-        delay_rms_error: (sum_mean_squares / outputs.len() as f64).sqrt(),
+        delay_rms_error,
         max_error,
         per_value_rms,
         held_values: held,
     })
+}
+
+/// Returns the RMS of `values`, whose largest magnitude is the finite, nonzero `largest`,
+/// dividing by `largest` before squaring so that squares beyond `f64::MAX` do not overflow.
+/// Callers use it only where the plain sum of squares overflows, because the division
+/// changes the last bits of ordinary results.
+fn scaled_rms(values: impl ExactSizeIterator<Item = f64>, largest: f64) -> f64 {
+    let n = values.len() as f64;
+    let mean_square = values.map(|v| (v / largest).powi(2)).sum::<f64>() / n;
+    largest * mean_square.sqrt()
 }
 
 /// Returns the mean output over the late delay D2 of each trace.
@@ -111,7 +142,17 @@ pub fn held_values(
         .iter()
         .map(|output| {
             let late = output.slice(s![timeline.late_delay.clone()]);
-            late.sum() / late.len() as f64
+            let n = late.len() as f64;
+            let mean = late.sum() / n;
+            if mean.is_finite() {
+                return mean;
+            }
+            // The sum of finite values overflowed, but their mean lies between their minimum
+            // and maximum. Summing y / n keeps the partial sums near that size, and the clamp
+            // catches a last rounding step past f64::MAX.
+            let min = late.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = late.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            late.iter().map(|y| y / n).sum::<f64>().clamp(min, max)
         })
         .collect())
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::format_compact;
 use crate::Error;
 
 /// Timing, cue range and network size of the memory (instructed delay) task.
@@ -144,7 +145,7 @@ impl MemoryTaskParams {
                 mask_ms,
                 format!(
                     "must be finite, >= 0 ms and shorter than cue_ms + delay_ms = {} ms",
-                    self.cue_ms + self.delay_ms
+                    format_compact(self.cue_ms + self.delay_ms)
                 ),
             ));
         }
@@ -160,7 +161,10 @@ impl MemoryTaskParams {
             return Err(invalid(
                 "cue_max",
                 self.cue_max,
-                format!("must be finite and >= cue_min = {}", self.cue_min),
+                format!(
+                    "must be finite and >= cue_min = {}",
+                    format_compact(self.cue_min)
+                ),
             ));
         }
         Ok(())
@@ -201,7 +205,7 @@ impl MemoryTaskParams {
                 max,
                 format!(
                     "must be finite and >= distractor_hold_min_ms = {} ms",
-                    self.distractor_hold_min_ms
+                    format_compact(self.distractor_hold_min_ms)
                 ),
             ));
         }
@@ -224,7 +228,10 @@ impl MemoryTaskParams {
             return Err(invalid(
                 "early_delay_end_ms",
                 end,
-                format!("must be finite and > early_delay_start_ms = {start} ms"),
+                format!(
+                    "must be finite and > early_delay_start_ms = {} ms",
+                    format_compact(start)
+                ),
             ));
         }
         whole_steps("early_delay_end_ms", end, self.dt_ms)?;
@@ -257,7 +264,7 @@ impl MemoryTaskParams {
                     format!(
                         "must be <= test_delay_ms = {} ms so that the window fits in the test \
                          delay",
-                        self.test_delay_ms
+                        format_compact(self.test_delay_ms)
                     ),
                 ));
             }

@@ -4,6 +4,7 @@ use ndarray::{s, Array2};
 use rand::Rng;
 use rnn_core::Trial;
 
+use crate::error::format_compact;
 use crate::params::{invalid, whole_steps};
 use crate::timeline::TrialSteps;
 use crate::{Error, MemoryTaskParams};
@@ -39,7 +40,8 @@ pub fn cue_trial(params: &MemoryTaskParams, cue_value: f64, delay_ms: f64) -> Re
             format!(
                 "must lie in the cue range [cue_min, cue_max] = [{}, {}]; give a value in \
                  that range or widen the range",
-                params.cue_min, params.cue_max
+                format_compact(params.cue_min),
+                format_compact(params.cue_max)
             ),
         ));
     }

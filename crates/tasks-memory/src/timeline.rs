@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::format_compact;
 use crate::params::{check_positive, whole_steps};
 use crate::{Error, MemoryTaskParams};
 
@@ -31,8 +32,9 @@ impl TrialSteps {
                 "delay_ms",
                 delay_ms,
                 format!(
-                    "cue_ms + delay_ms must exceed error_mask_after_cue_onset_ms = {mask_ms} ms \
-                     so that some of the cue response is scored"
+                    "cue_ms + delay_ms must exceed error_mask_after_cue_onset_ms = {} ms \
+                     so that some of the cue response is scored",
+                    format_compact(mask_ms)
                 ),
             ));
         }
@@ -51,7 +53,7 @@ impl TrialSteps {
                 delay_ms,
                 format!(
                     "a trial may have at most {MAX_TRIAL_STEPS} steps of dt_ms = {} ms; give a shorter delay or a larger dt_ms",
-                    params.dt_ms
+                    format_compact(params.dt_ms)
                 ),
             ));
         }
@@ -120,8 +122,9 @@ impl MemoryTimeline {
                 "delay_ms",
                 delay_ms,
                 format!(
-                    "must be >= {shortest_ms} ms so that the early and late delay windows fit \
-                     in the delay"
+                    "must be >= {} ms so that the early and late delay windows fit in the \
+                     delay",
+                    format_compact(shortest_ms)
                 ),
             ));
         }

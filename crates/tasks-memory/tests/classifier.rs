@@ -182,6 +182,29 @@ fn rejects_wrong_row_count() {
 }
 
 #[test]
+fn rejects_traces_without_units() {
+    let traces: Vec<Array2<f64>> = (0..5).map(|_| Array2::zeros((N_ROWS, 0))).collect();
+    let err = classify_units(
+        &views(&traces),
+        &test_cue_values(),
+        &MemoryTaskParams::default(),
+        DELAY_MS,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::NoUnits {
+            name: "traces",
+            index: 0,
+            n_rows: N_ROWS
+        }
+    );
+    let message = err.to_string();
+    assert!(message.contains("traces[0] has no units"), "{message}");
+    assert!(!message.contains("was expected"), "{message}");
+}
+
+#[test]
 fn rejects_nan_activity() {
     let mut traces: Vec<Array2<f64>> = (0..5).map(|_| Array2::zeros((N_ROWS, 3))).collect();
     traces[2][[17, 1]] = f64::NAN;

@@ -109,6 +109,64 @@ fn rejects_short_trace() {
     ));
 }
 
+/// Cue range [-1e300, 1e300], which `validate` accepts.
+fn huge_cue_range() -> MemoryTaskParams {
+    MemoryTaskParams {
+        cue_min: -1e300,
+        cue_max: 1e300,
+        ..MemoryTaskParams::default()
+    }
+}
+
+#[test]
+fn huge_cues_give_finite_errors() {
+    // Every delay row of both outputs is 0, so each differs from its cue by exactly 1e300:
+    // per-value RMS, pooled RMS and maximum error are all 1e300, although the squares 1e600
+    // exceed f64::MAX.
+    let outputs = [Array1::zeros(N_ROWS), Array1::zeros(N_ROWS)];
+    let metrics = memory_metrics(
+        &views(&outputs),
+        &[1e300, -1e300],
+        &huge_cue_range(),
+        DELAY_MS,
+    )
+    .unwrap();
+    assert_eq!(metrics.per_value_rms, vec![1e300, 1e300]);
+    assert_eq!(metrics.delay_rms_error, 1e300);
+    assert_eq!(metrics.max_error, 1e300);
+    assert_eq!(metrics.held_values, vec![0.0, 0.0]);
+}
+
+#[test]
+fn huge_outputs_give_finite_held_values() {
+    // The 500 late-delay rows of 1e308 sum past f64::MAX, but their mean is 1e308.
+    let output = offset_output(1e308, 0.0);
+    let held = held_values(&[output.view()], &huge_cue_range(), DELAY_MS).unwrap();
+    assert!(((held[0] - 1e308) / 1e308).abs() < 1e-12, "{held:?}");
+    // The mean of rows that all equal f64::MAX is f64::MAX itself.
+    let output = offset_output(f64::MAX, 0.0);
+    let held = held_values(&[output.view()], &huge_cue_range(), DELAY_MS).unwrap();
+    assert_eq!(held, vec![f64::MAX]);
+}
+
+#[test]
+fn rejects_error_beyond_f64_max() {
+    // f64::MAX - (-1e300) exceeds f64::MAX by far more than its rounding step 2^971 = 2e292.
+    let output = offset_output(f64::MAX, 0.0);
+    let err = memory_metrics(&[output.view()], &[-1e300], &huge_cue_range(), DELAY_MS).unwrap_err();
+    assert_eq!(
+        err,
+        Error::MetricOverflow {
+            name: "max_error",
+            index: 0,
+            cue_value: -1e300
+        }
+    );
+    let message = err.to_string();
+    assert!(message.contains("max_error of outputs[0]"), "{message}");
+    assert!(message.contains("cue value -1e300"), "{message}");
+}
+
 #[test]
 fn rejects_length_mismatch() {
     let output = offset_output(0.2, 0.0);
