@@ -10,6 +10,7 @@ mod child;
 pub mod crosscheck;
 mod sim;
 mod table;
+mod threads;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ const TRAIN_REQUIREMENTS: &[&str] = &["torch==2.15.0", "numpy<2.4"];
 pub enum Benchmark {
     Sim,
     Train,
+    /// The read-out engine on one thread and on all cores, idle and beside a busy thread.
+    Threads,
     All,
 }
 
@@ -181,7 +184,7 @@ pub fn machine() -> Value {
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Benchmark to run; `all` runs both and prints a combined JSON line last.
+    /// Benchmark to run; `all` runs `sim` and `train` and prints a combined JSON line last.
     #[arg(value_enum)]
     benchmark: Benchmark,
     /// Neurons per population of the simulator workload, comma-separated.
@@ -225,6 +228,9 @@ pub struct BenchArgs {
     /// Use only the venvs under target/bench-venv that exist; install nothing.
     #[arg(long)]
     no_install: bool,
+    /// Processes per thread count and load of `bench threads`.
+    #[arg(long, default_value_t = 10)]
+    repeats: usize,
 }
 
 /// Runs the benchmarks that `args` selects.
@@ -298,6 +304,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "train".into(),
             train::run(&train_options, &context, &machine)?,
         );
+    }
+    if args.benchmark == Benchmark::Threads {
+        let options = threads::ThreadsOptions {
+            n: train_options.n.clone(),
+            repeats: args.repeats,
+            seed: args.seed,
+        };
+        threads::run(&options, &context, &machine)?;
     }
     if args.benchmark == Benchmark::All {
         context.finish("all", &Value::Object(combined))?;
