@@ -113,7 +113,8 @@ impl MemoryTimeline {
     ///
     /// # Errors
     /// Invalid `params`; a `delay_ms` that is not a positive whole number of steps or that is
-    /// shorter than `early_delay_end_ms` or `late_delay_ms`.
+    /// shorter than `early_delay_end_ms` or `late_delay_ms`; a baseline, cue, early or late
+    /// delay window without a single time step.
     pub fn new(params: &MemoryTaskParams, delay_ms: f64) -> Result<Self, Error> {
         let steps = TrialSteps::new(params, delay_ms)?;
         let shortest_ms = params.early_delay_end_ms.max(params.late_delay_ms);
@@ -139,7 +140,7 @@ impl MemoryTimeline {
         let early_end =
             offset + whole_steps("early_delay_end_ms", params.early_delay_end_ms, dt_ms)?;
         let late_len = whole_steps("late_delay_ms", params.late_delay_ms, dt_ms)?;
-        Ok(Self {
+        let timeline = Self {
             n_steps,
             cue_onset_step: steps.baseline,
             cue_offset_step: offset,
@@ -148,7 +149,32 @@ impl MemoryTimeline {
             early_delay: rows(early_start, early_end),
             late_delay: rows(n_steps - late_len, n_steps),
             delay: steps.delay_rows(),
-        })
+        };
+        // A positive duration shorter than a millionth of a step counts as 0 whole steps,
+        // and an empty window would average no rows.
+        let windows = [
+            ("baseline_ms", params.baseline_ms, &timeline.baseline),
+            ("cue_ms", params.cue_ms, &timeline.cue),
+            (
+                "early_delay_end_ms",
+                params.early_delay_end_ms,
+                &timeline.early_delay,
+            ),
+            ("late_delay_ms", params.late_delay_ms, &timeline.late_delay),
+        ];
+        for (name, value_ms, window) in windows {
+            if window.is_empty() {
+                return Err(crate::params::invalid(
+                    name,
+                    value_ms,
+                    format!(
+                        "must give a window of at least one time step of dt_ms = {}",
+                        format_compact(dt_ms)
+                    ),
+                ));
+            }
+        }
+        Ok(timeline)
     }
 }
 
@@ -167,6 +193,41 @@ mod tests {
         assert_eq!(timeline.early_delay, 401..701);
         assert_eq!(timeline.late_delay, 1301..1801);
         assert_eq!(timeline.delay, 301..1801);
+    }
+
+    #[test]
+    fn rejects_windows_without_steps() {
+        // 1e-12 ms is 1e-12 steps of 1 ms, which counts as 0 whole steps.
+        let mut params = MemoryTaskParams {
+            late_delay_ms: 1e-12,
+            ..MemoryTaskParams::default()
+        };
+        assert_eq!(params.validate(), Ok(()));
+        let err = MemoryTimeline::new(&params, 1500.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    name: "late_delay_ms",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("late_delay_ms = 1e-12"), "{err}");
+        params.late_delay_ms = MemoryTaskParams::default().late_delay_ms;
+        params.early_delay_end_ms = params.early_delay_start_ms;
+        let err = MemoryTimeline::new(&params, 1500.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    name: "early_delay_end_ms",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
