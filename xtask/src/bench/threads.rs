@@ -32,7 +32,7 @@ pub struct ThreadsOptions {
 /// Returns the iterations of one process at `n` units: 400 at 20 units, fewer for larger
 /// nets (the cost grows as n^2), at least 40.
 fn iterations(n: usize) -> usize {
-    (400 * 20 * 20 / (n * n).max(1)).clamp(40, 400)
+    (400 * 20 * 20 / n.saturating_mul(n).max(1)).clamp(40, 400)
 }
 
 /// A thread that spins until the value is dropped.
@@ -91,7 +91,10 @@ pub fn run(options: &ThreadsOptions, context: &BenchContext, machine: &Value) ->
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores < 2 {
-        bail!("bench threads needs at least 2 CPUs, but this process may use {cores}");
+        bail!(
+            "bench threads needs at least 2 CPUs, but this process may use {cores}: run it \
+             without a CPU restriction such as taskset, on a machine with 2 or more CPUs"
+        );
     }
     let binary = context.build_example("rnn-core", "latch_bptt")?;
     let mut rows = Vec::new();
@@ -179,6 +182,8 @@ mod tests {
         assert_eq!(iterations(40), 100);
         assert_eq!(iterations(100), 40);
         assert_eq!(iterations(1), 400);
+        // n * n would wrap around at 2^32 units.
+        assert_eq!(iterations(1 << 32), 40);
     }
 
     #[test]
