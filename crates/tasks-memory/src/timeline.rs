@@ -43,6 +43,24 @@ impl TrialSteps {
             cue: whole_steps("cue_ms", params.cue_ms, params.dt_ms)?,
             delay,
         };
+        // A positive duration shorter than a millionth of a step counts as 0 whole steps.
+        let epochs = [
+            ("baseline_ms", params.baseline_ms, steps.baseline),
+            ("cue_ms", params.cue_ms, steps.cue),
+            ("delay_ms", delay_ms, steps.delay),
+        ];
+        for (name, value_ms, n_steps) in epochs {
+            if n_steps == 0 {
+                return Err(crate::params::invalid(
+                    name,
+                    value_ms,
+                    format!(
+                        "must last at least one time step of dt_ms = {}: raise it or lower dt_ms",
+                        format_compact(params.dt_ms)
+                    ),
+                ));
+            }
+        }
         let total = steps
             .baseline
             .saturating_add(steps.cue)
@@ -193,6 +211,46 @@ mod tests {
         assert_eq!(timeline.early_delay, 401..701);
         assert_eq!(timeline.late_delay, 1301..1801);
         assert_eq!(timeline.delay, 301..1801);
+    }
+
+    #[test]
+    fn rejects_epochs_without_steps() {
+        // dt_ms 1e12 turns the default 200 ms baseline into 2e-10 steps, which count as 0.
+        let params = MemoryTaskParams {
+            dt_ms: 1e12,
+            ..MemoryTaskParams::default()
+        };
+        let err = TrialSteps::new(&params, 1500.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    name: "baseline_ms",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let params = MemoryTaskParams {
+            cue_ms: 1e-12,
+            ..MemoryTaskParams::default()
+        };
+        let err = TrialSteps::new(&params, 1500.0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "cue_ms", .. }),
+            "{err:?}"
+        );
+        let err = TrialSteps::new(&MemoryTaskParams::default(), 1e-12).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    name: "delay_ms",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
