@@ -20,7 +20,7 @@ pub struct Minimum {
 /// than `max_evaluations` can be reported.
 ///
 /// A non-finite objective value counts as worse than any finite one, so the simplex moves away
-/// from invalid regions. A search that sees no finite value returns an error, so a returned
+/// from invalid regions. A search that finds no finite value returns an error, so a returned
 /// `value` is always finite. Any search stops before `max_evaluations` once a shrink no
 /// longer moves the simplex, because it would only evaluate the same points again: the
 /// result is the one the full budget would give, after fewer evaluations. Without a finite
