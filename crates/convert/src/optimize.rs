@@ -25,8 +25,8 @@ pub struct Minimum {
 /// longer moves the simplex, because it would only evaluate the same points again: the
 /// result is the one the full budget would give, after fewer evaluations. Without a finite
 /// value that takes about `log2(step / ulp) + 2` shrinks of `start.len() + 2` evaluations
-/// each, where `ulp` is the spacing of doubles at `start`: 53 shrinks for a step of 0.5 from
-/// 1, 1076 for a step of 1 from 0, and about 2100 at most.
+/// each, where `ulp` is the spacing of doubles at `start`. That is 53 shrinks for a step of
+/// 0.5 from 1, 1076 for a step of 1 from 0, and about 2100 at most.
 ///
 /// # Errors
 /// [`Error::Shape`] when `start` is empty or `steps` differs from it in length.
